@@ -1,0 +1,36 @@
+"""The FastAPI app factory: settings in, app out; no configuration read at import time."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from api.body_limit import BodyLimitMiddleware
+from api.problems import install_problem_handlers
+from api.routers import health, jobs
+from shared.db import make_engine
+from shared.logging_setup import configure_logging
+from shared.settings import Settings, get_settings
+from shared.storage import make_storage
+from shared.version import software_version
+from worker.celery_app import create_celery
+from worker.publisher import Publisher
+
+# Multipart framing around the file: boundaries, headers and the small text fields.
+FORM_OVERHEAD_BYTES = 64 * 1024
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    configure_logging(settings.log_level)
+    app = FastAPI(title="Veil", version=software_version(),
+                  description="Masks faces in vehicle-camera images. Jobs are asynchronous: submit, poll, fetch.")
+    app.state.settings = settings
+    app.state.engine = make_engine(settings)
+    app.state.storage = make_storage(settings.resolved_storage_root)
+    app.state.celery = create_celery(settings)
+    app.state.publisher = Publisher(app.state.celery)
+    install_problem_handlers(app)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_upload_bytes + FORM_OVERHEAD_BYTES)
+    app.include_router(health.router)
+    app.include_router(jobs.router)
+    return app

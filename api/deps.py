@@ -1,0 +1,43 @@
+"""Request-scoped dependencies: the database session, storage, publisher and the caller's tenant."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlmodel import Session
+
+from shared.settings import Settings
+from shared.storage import Storage
+from shared.tables import DEFAULT_TENANT
+from worker.publisher import Publisher
+
+
+def get_settings_dep(request: Request) -> Settings:
+    return request.app.state.settings  # type: ignore[no-any-return]
+
+
+def get_db(request: Request) -> Iterator[Session]:
+    with Session(request.app.state.engine, expire_on_commit=False) as session:
+        yield session
+
+
+def get_storage(request: Request) -> Storage:
+    return request.app.state.storage  # type: ignore[no-any-return]
+
+
+def get_publisher(request: Request) -> Publisher:
+    return request.app.state.publisher  # type: ignore[no-any-return]
+
+
+def get_tenant() -> str:
+    # The single place a request's tenant is decided; API keys replace this default.
+    return DEFAULT_TENANT
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
+SessionDep = Annotated[Session, Depends(get_db)]
+StorageDep = Annotated[Storage, Depends(get_storage)]
+PublisherDep = Annotated[Publisher, Depends(get_publisher)]
+TenantDep = Annotated[str, Depends(get_tenant)]

@@ -1,0 +1,48 @@
+"""Liveness and readiness. Neither needs a key: they say nothing about anyone's jobs."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+
+from api.problems import PROBLEM_JSON
+from api.schemas import Health
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/healthz", response_model=Health)
+def healthz() -> Health:
+    return Health(status="ok")
+
+
+@router.get("/readyz", response_model=Health, responses={503: {"description": "A dependency is down"}})
+def readyz(request: Request) -> Health | JSONResponse:
+    state = request.app.state
+    checks = {"database": _check(lambda: _ping_db(state.engine)),
+              "broker": _check(lambda: _ping_broker(state.celery)),
+              "storage": _check(state.storage.check)}
+    if all(v == "ok" for v in checks.values()):
+        return Health(status="ready", checks=checks)
+    body = {"type": "https://veil.dev/problems/not_ready", "title": "A dependency is unavailable.",
+            "status": 503, "code": "not_ready", "checks": checks}
+    return JSONResponse(body, status_code=503, media_type=PROBLEM_JSON)
+
+
+def _check(probe) -> str:  # type: ignore[no-untyped-def]
+    try:
+        probe()
+    except Exception as exc:  # any failure means not ready; the type is enough to act on
+        return f"error: {type(exc).__name__}"
+    return "ok"
+
+
+def _ping_db(engine) -> None:  # type: ignore[no-untyped-def]
+    with engine.connect() as conn:
+        conn.execute(text("SELECT 1"))
+
+
+def _ping_broker(celery) -> None:  # type: ignore[no-untyped-def]
+    with celery.connection_for_write() as conn:
+        conn.ensure_connection(max_retries=1, timeout=2)

@@ -1,0 +1,139 @@
+"""/v1/jobs: submit, read, list, fetch results, cancel. Routes fetch, check and delegate."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Query, Request, Response
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import FileResponse
+from starlette.datastructures import UploadFile
+
+from api.body_limit import BodyTooLarge
+from api.deps import PublisherDep, SessionDep, SettingsDep, StorageDep, TenantDep
+from api.problems import Problem
+from api.schemas import DetectionsOut, JobOut, JobPage
+from api.submissions import parse_options, parse_subject_refs, submit
+from shared import job_queries
+from shared.states import JobStatus
+from shared.tables import Job
+
+router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
+
+_UPLOAD_SCHEMA: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {"multipart/form-data": {"schema": {
+            "type": "object", "required": ["file"],
+            "properties": {
+                "file": {"type": "string", "format": "binary", "description": "JPEG, PNG or WebP."},
+                "options": {"type": "string", "description": "JSON: targets, mask, padding, threshold, format."},
+                "subject_refs": {"type": "string", "description": "JSON object, e.g. {\"vehicle\": \"V-12\"}."},
+            },
+        }}},
+    }
+}
+
+
+def _job_or_404(session: SessionDep, tenant: str, job_id: uuid.UUID) -> Job:
+    job = job_queries.get(session=session, tenant_id=tenant, job_id=job_id)
+    if job is None:
+        raise Problem(404, "job_not_found", "No such job.")
+    return job
+
+
+@router.post("", status_code=202, response_model=JobOut, openapi_extra=_UPLOAD_SCHEMA,
+             responses={409: {"description": "Idempotency-Key reused"}, 413: {"description": "Too large"},
+                        415: {"description": "Not an image"}})
+async def create_job(
+    request: Request, response: Response, session: SessionDep, storage: StorageDep, publisher: PublisherDep,
+    settings: SettingsDep, tenant: TenantDep,
+    idempotency_key: Annotated[str | None, Header(max_length=255)] = None,
+) -> JobOut:
+    try:
+        form = await request.form(max_files=1, max_fields=8)
+    except BodyTooLarge:
+        raise Problem(413, "payload_too_large", "The upload is too large.",
+                      limit_bytes=settings.max_upload_bytes) from None
+    except Exception:  # malformed multipart bodies come in many shapes; all are the client's
+        raise Problem(400, "malformed_multipart", "The request body is not valid multipart/form-data.") from None
+    try:
+        upload = form.get("file")
+        if not isinstance(upload, UploadFile):
+            raise Problem(422, "file_missing", "Send the image as a multipart field named 'file'.")
+        options = parse_options(_text(form.get("options")))
+        refs = parse_subject_refs(_text(form.get("subject_refs")))
+        result = await run_in_threadpool(
+            submit, session=session, storage=storage, publisher=publisher, settings=settings,
+            tenant_id=tenant, upload=upload.file, options=options, subject_refs=refs,
+            idempotency_key=idempotency_key,
+        )
+    finally:
+        await form.close()
+    response.headers["Location"] = f"/v1/jobs/{result.job.id}"
+    if not result.created:
+        response.status_code = 200
+        response.headers["Idempotent-Replayed"] = "true"
+    return JobOut.of(result.job)
+
+
+def _text(value: object) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    raise Problem(422, "invalid_field", "options and subject_refs must be text fields, not files.")
+
+
+@router.get("", response_model=JobPage)
+def list_jobs(
+    session: SessionDep, tenant: TenantDep,
+    status: JobStatus | None = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: Annotated[str | None, Query(max_length=512)] = None,
+) -> JobPage:
+    try:
+        page = job_queries.list_page(session=session, tenant_id=tenant, status=status, limit=limit,
+                                     cursor=cursor)
+    except ValueError:
+        raise Problem(400, "invalid_cursor", "The cursor is not one this API issued.") from None
+    return JobPage(items=[JobOut.of(j) for j in page.items], next_cursor=page.next_cursor)
+
+
+@router.get("/{job_id}", response_model=JobOut)
+def get_job(job_id: uuid.UUID, session: SessionDep, tenant: TenantDep) -> JobOut:
+    return JobOut.of(_job_or_404(session, tenant, job_id))
+
+
+@router.get("/{job_id}/result", response_class=FileResponse,
+            responses={200: {"content": {"image/*": {}}}, 409: {"description": "No result yet"}})
+def get_result(job_id: uuid.UUID, session: SessionDep, storage: StorageDep, tenant: TenantDep) -> FileResponse:
+    job = _job_or_404(session, tenant, job_id)
+    if job.status != JobStatus.succeeded.value or job.output_key is None:
+        raise Problem(409, "result_not_ready", "The job has no result to download.", job_status=job.status)
+    try:
+        path = storage.local_path(job.output_key)
+    except FileNotFoundError:
+        raise Problem(409, "result_not_ready", "The job has no result to download.", job_status=job.status) from None
+    extension = job.output_key.rsplit(".", 1)[-1]
+    return FileResponse(path, media_type=job.output_media_type or "application/octet-stream",
+                        filename=f"{job.id}.{extension}")
+
+
+@router.get("/{job_id}/detections", response_model=DetectionsOut)
+def get_detections(job_id: uuid.UUID, session: SessionDep, tenant: TenantDep) -> DetectionsOut:
+    job = _job_or_404(session, tenant, job_id)
+    return DetectionsOut.model_validate(
+        {"job_id": job.id, "status": job.status, "detections": job.detections or []})
+
+
+@router.delete("/{job_id}", status_code=204, response_class=Response)
+def delete_job(job_id: uuid.UUID, session: SessionDep, storage: StorageDep, tenant: TenantDep) -> Response:
+    """Cancel the job if it is queued or running, and delete its input and output."""
+    job = _job_or_404(session, tenant, job_id)
+    job_queries.cancel(session=session, tenant_id=tenant, job_id=job.id)
+    session.refresh(job)
+    for key in (job.input_key, job.output_key):
+        if key is not None:
+            storage.delete(key)
+    job_queries.forget_objects(session=session, job_id=job.id, input_key=None, output_key=None)
+    return Response(status_code=204)

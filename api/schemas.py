@@ -1,0 +1,83 @@
+"""Response bodies. Internal columns (lease, storage keys, subject hashes) never leave the service."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel
+
+from shared.states import JobStatus
+from shared.tables import Job
+
+
+class JobError(BaseModel):
+    code: str
+    message: str | None
+
+
+class JobLinks(BaseModel):
+    self: str
+    result: str
+    detections: str
+
+
+class JobOut(BaseModel):
+    id: uuid.UUID
+    status: JobStatus
+    kind: str
+    created_at: datetime
+    updated_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    attempts: int
+    progress: float
+    faces_found: int | None
+    options: dict[str, Any]
+    input_media_type: str | None
+    input_bytes: int | None
+    input_retained: bool
+    input_expires_at: datetime | None
+    output_media_type: str | None
+    timings_ms: dict[str, Any] | None
+    manifest: dict[str, Any] | None
+    error: JobError | None
+    links: JobLinks
+
+    @classmethod
+    def of(cls, job: Job) -> JobOut:
+        base = f"/v1/jobs/{job.id}"
+        return cls(
+            id=job.id, status=JobStatus(job.status), kind=job.kind, created_at=job.created_at,
+            updated_at=job.updated_at, started_at=job.started_at, finished_at=job.finished_at,
+            attempts=job.attempts, progress=job.progress, faces_found=job.faces_found, options=job.options,
+            input_media_type=job.input_media_type, input_bytes=job.input_bytes,
+            input_retained=job.input_key is not None,
+            input_expires_at=job.input_expires_at if job.input_key is not None else None,
+            output_media_type=job.output_media_type, timings_ms=job.timings, manifest=job.manifest,
+            error=JobError(code=job.error_code, message=job.error_message) if job.error_code else None,
+            links=JobLinks(self=base, result=f"{base}/result", detections=f"{base}/detections"),
+        )
+
+
+class JobPage(BaseModel):
+    items: list[JobOut]
+    next_cursor: str | None
+
+
+class Detection(BaseModel):
+    label: str
+    score: float
+    box: list[float]
+
+
+class DetectionsOut(BaseModel):
+    job_id: uuid.UUID
+    status: JobStatus
+    detections: list[Detection]
+
+
+class Health(BaseModel):
+    status: str
+    checks: dict[str, str] = {}

@@ -1,0 +1,105 @@
+"""Accepting an upload as a job: validate, store, commit the row, then publish. A plain function."""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from dataclasses import dataclass
+from typing import Any, BinaryIO
+
+from pydantic import ValidationError
+from sqlmodel import Session
+
+from api.problems import Problem
+from shared import job_queries
+from shared.job_options import JobOptions
+from shared.queues import TaskName
+from shared.settings import Settings
+from shared.storage import ObjectTooLarge, Storage, input_key
+from shared.subjects import hash_subject_refs
+from shared.tables import Job
+from shared.timeutil import utcnow
+from worker.engine.image_io import media_type, sniff_image_format
+from worker.publisher import Publisher
+
+log = logging.getLogger("veil.api")
+MAX_SUBJECT_REFS = 20
+
+
+@dataclass(frozen=True)
+class Submission:
+    job: Job
+    created: bool
+
+
+def parse_options(raw: str | None) -> JobOptions:
+    if raw is None or raw.strip() == "":
+        return JobOptions()
+    try:
+        return JobOptions.model_validate_json(raw)
+    except ValidationError as exc:
+        errors = [{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in exc.errors()]
+        raise Problem(422, "invalid_options", "The options are not valid.", errors=errors) from None
+
+
+def parse_subject_refs(raw: str | None) -> dict[str, str]:
+    if raw is None or raw.strip() == "":
+        return {}
+    try:
+        value: Any = json.loads(raw)
+    except json.JSONDecodeError:
+        raise Problem(422, "invalid_subject_refs", "subject_refs must be a JSON object.") from None
+    if (not isinstance(value, dict) or len(value) > MAX_SUBJECT_REFS
+            or not all(isinstance(k, str) and isinstance(v, str | int) and 0 < len(str(v)) <= 256
+                       for k, v in value.items())):
+        raise Problem(422, "invalid_subject_refs",
+                      f"subject_refs must be a JSON object of at most {MAX_SUBJECT_REFS} "
+                      "names to non-empty strings or numbers.")
+    return {k: str(v) for k, v in value.items()}
+
+
+def submit(*, session: Session, storage: Storage, publisher: Publisher, settings: Settings, tenant_id: str,
+           upload: BinaryIO, options: JobOptions, subject_refs: dict[str, str],
+           idempotency_key: str | None) -> Submission:
+    head = upload.read(64)
+    image_format = sniff_image_format(head)
+    if image_format is None:
+        raise Problem(415, "unsupported_media_type",
+                      "The file is not an image Veil can read (JPEG, PNG or WebP, judged by content).")
+    upload.seek(0)
+
+    job_id = uuid.uuid4()
+    key = input_key(str(job_id))
+    try:
+        stored = storage.put_stream(key, upload, max_bytes=settings.max_upload_bytes)
+    except ObjectTooLarge:
+        raise Problem(413, "payload_too_large", "The upload is too large.",
+                      limit_bytes=settings.max_upload_bytes) from None
+    if stored.size == 0:
+        storage.delete(key)
+        raise Problem(415, "unsupported_media_type", "The file is empty.")
+
+    options_json = options.model_dump(mode="json")
+    job = Job(id=job_id, tenant_id=tenant_id, kind="image", idempotency_key=idempotency_key,
+              input_key=key, input_media_type=media_type(image_format), input_bytes=stored.size,
+              input_sha256=stored.sha256, options=options_json, max_attempts=settings.max_attempts,
+              subject_ref_hashes=hash_subject_refs(subject_refs, settings.subject_key),
+              last_published_at=utcnow())
+    try:
+        job, created = job_queries.insert(session=session, job=job)
+    except BaseException:
+        storage.delete(key)
+        raise
+    if not created:
+        storage.delete(key)
+        if job.input_sha256 != stored.sha256 or job.options != options_json:
+            raise Problem(409, "idempotency_key_reused",
+                          "This Idempotency-Key was already used for a different request.")
+        return Submission(job=job, created=False)
+
+    # Only now that the row is committed: a message for a row that does not exist would be worse
+    # than a row without a message, which the sweeper republishes.
+    publisher.publish(TaskName.anonymize_image, [job.id])
+    log.info("job accepted", extra={"job_id": str(job.id), "bytes": stored.size})
+    return Submission(job=job, created=True)

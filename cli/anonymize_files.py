@@ -1,0 +1,59 @@
+"""`veil anonymize`: the service's engine, in-process, over local files."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from shared.settings import Settings
+from worker.context import build_anonymizer
+from worker.engine.errors import EngineError
+from worker.engine.image_io import extension
+from worker.engine.pipeline import AnonymizeOptions
+
+
+@dataclass
+class FileOutcome:
+    source: Path
+    output: Path | None
+    faces: int
+    error_code: str | None
+
+
+def output_path(out_dir: Path, source: Path, fmt: str, taken: set[Path]) -> Path:
+    candidate = out_dir / f"{source.stem}{extension(fmt)}"
+    n = 1
+    while candidate in taken:  # two inputs with one stem (a/x.jpg, b/x.jpg) must not overwrite each other
+        candidate = out_dir / f"{source.stem}-{n}{extension(fmt)}"
+        n += 1
+    taken.add(candidate)
+    return candidate
+
+
+def anonymize_files(sources: list[Path], out_dir: Path, options: AnonymizeOptions, settings: Settings,
+                    *, show_progress: bool = True) -> list[FileOutcome]:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    anonymizer = build_anonymizer(settings)
+    outcomes: list[FileOutcome] = []
+    taken: set[Path] = set()
+    columns = (TextColumn("[bold]anonymizing"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    with Progress(*columns, disable=not show_progress) as progress:
+        task = progress.add_task("anonymize", total=len(sources))
+        for source in sources:
+            tmp = out_dir / f".{source.stem}.partial"
+            try:
+                result = anonymizer.run(source, tmp, options, max_pixels=settings.max_image_pixels,
+                                        jpeg_quality=settings.jpeg_quality, keep_metadata=settings.keep_metadata)
+                final = output_path(out_dir, source, result.output_format, taken)
+                tmp.replace(final)
+                outcomes.append(FileOutcome(source, final, len(result.detections), None))
+            except EngineError as exc:
+                outcomes.append(FileOutcome(source, None, 0, exc.code))
+            except OSError:
+                outcomes.append(FileOutcome(source, None, 0, "unreadable_file"))
+            finally:
+                tmp.unlink(missing_ok=True)
+            progress.advance(task)
+    return outcomes

@@ -1,0 +1,144 @@
+"""`veil`: run the service's processes, migrate the database, and anonymize files in-process."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from shared.settings import get_settings
+
+app = typer.Typer(help="Veil: find and mask faces in vehicle-camera footage.", no_args_is_help=True)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+console = Console(stderr=True)
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: str = "head") -> None:
+    """Apply the Alembic migrations (the only way the schema is created)."""
+    from shared.db import make_engine
+    from shared.migrate import upgrade
+
+    upgrade(make_engine(get_settings()), revision)
+    console.print(f"database at revision {revision}")
+
+
+@app.command()
+def api(host: Annotated[str | None, typer.Option()] = None,
+        port: Annotated[int | None, typer.Option()] = None) -> None:
+    """Run the HTTP API."""
+    import uvicorn
+
+    from api.app import create_app
+
+    settings = get_settings()
+    uvicorn.run(create_app(settings), host=host or settings.api_host, port=port or settings.api_port,
+                log_level=settings.log_level.lower(), proxy_headers=True)
+
+
+@app.command()
+def worker(
+    queues: Annotated[str, typer.Option(help="Comma-separated queues to consume.")] = "images,maintenance",
+    concurrency: Annotated[int | None, typer.Option(help="Worker processes.")] = None,
+    beat: Annotated[bool, typer.Option(help="Also schedule the periodic sweeper (run one per deployment).")] = False,
+) -> None:
+    """Run a Celery worker (a real `celery worker`, configured from VEIL_ settings)."""
+    from shared.logging_setup import configure_logging
+    from worker.tasks import create_worker_app
+
+    settings = get_settings()
+    configure_logging(settings.log_level)
+    argv = ["worker", "--queues", queues, "--loglevel", settings.log_level.upper(),
+            "--concurrency", str(concurrency or settings.worker_concurrency),
+            "--hostname", f"veil-{os.getpid()}@%h", "--without-gossip", "--without-mingle"]
+    if beat:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        argv += ["--beat", "--schedule", str((settings.data_dir / "beat-schedule").resolve())]
+    create_worker_app(settings).worker_main(argv=argv)
+
+
+@app.command()
+def reap() -> None:
+    """Run one pass of the sweeper: requeue expired leases, republish stale jobs, purge expired originals."""
+    from shared.db import make_engine
+    from shared.queues import TaskName
+    from shared.storage import make_storage
+    from worker.celery_app import create_celery
+    from worker.publisher import Publisher
+    from worker.reaper import reap_once
+
+    settings = get_settings()
+    publisher = Publisher(create_celery(settings))
+    report = reap_once(engine=make_engine(settings), storage=make_storage(settings.resolved_storage_root),
+                       settings=settings, publish=lambda ids: publisher.publish(TaskName.anonymize_image, ids))
+    table = Table("requeued", "dead", "republished", "inputs deleted", "orphans deleted")
+    table.add_row(*(str(v) for v in (report.requeued, report.dead, report.republished, report.inputs_deleted,
+                                     report.orphans_deleted)))
+    Console().print(table)
+
+
+@app.command()
+def serve(port: Annotated[int | None, typer.Option()] = None) -> None:
+    """Everything on one machine with embedded defaults: migrations, one worker, the API."""
+    import uvicorn
+
+    from api.app import create_app
+    from shared.db import make_engine
+    from shared.migrate import upgrade
+
+    settings = get_settings()
+    upgrade(make_engine(settings))
+    worker_proc = subprocess.Popen([sys.executable, "-m", "cli.main", "worker", "--beat"])
+    url = settings.public_url or f"http://{settings.api_host}:{port or settings.api_port}"
+    console.print(f"[bold green]Veil is up:[/] {url}  (API docs at {url}/docs)")
+    try:
+        uvicorn.run(create_app(settings), host=settings.api_host, port=port or settings.api_port,
+                    log_level="warning")
+    finally:
+        worker_proc.terminate()
+        try:
+            worker_proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            worker_proc.kill()
+
+
+@app.command()
+def anonymize(
+    photos: Annotated[list[Path], typer.Argument(exists=True, dir_okay=False, help="Images to anonymize.")],
+    out: Annotated[Path, typer.Option("--out", help="Folder for the anonymized files.")],
+    targets: Annotated[str, typer.Option(help="What to mask: face.")] = "face",
+    mask: Annotated[str, typer.Option(help="blur, pixelate or solid.")] = "blur",
+    output_format: Annotated[str, typer.Option("--format", help="same, png, jpeg or webp.")] = "same",
+    threshold: Annotated[float | None, typer.Option(help="Detector score threshold.")] = None,
+) -> None:
+    """Anonymize files in this process with the service's engine."""
+    from pydantic import ValidationError
+
+    from cli.anonymize_files import anonymize_files
+    from shared.job_options import JobOptions
+    from worker.image_job import engine_options
+
+    try:
+        options = JobOptions.model_validate({"targets": [t.strip() for t in targets.split(",") if t.strip()],
+                                             "mask": mask, "format": output_format, "threshold": threshold})
+    except ValidationError as exc:
+        console.print(f"[red]invalid option:[/] {exc.errors()[0]['loc']}: {exc.errors()[0]['msg']}")
+        raise typer.Exit(2) from None
+    outcomes = anonymize_files(photos, out, engine_options(options), get_settings())
+    failed = [o for o in outcomes if o.error_code]
+    faces = sum(o.faces for o in outcomes)
+    console.print(f"{len(outcomes) - len(failed)} done, {len(failed)} failed, {faces} faces masked -> {out}")
+    for o in failed:
+        console.print(f"[red]failed[/] {o.source.name}: {o.error_code}")
+    raise typer.Exit(1 if failed else 0)
+
+
+if __name__ == "__main__":
+    app()

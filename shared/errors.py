@@ -1,0 +1,25 @@
+"""Reason codes a job can fail with. Stable strings: clients and dashboards match on them."""
+
+from enum import StrEnum
+
+
+class ReasonCode(StrEnum):
+    unsupported_media_type = "unsupported_media_type"
+    corrupt_image = "corrupt_image"
+    image_too_large = "image_too_large"
+    input_missing = "input_missing"
+    model_integrity = "model_integrity"
+    model_missing = "model_missing"
+    attempts_exhausted = "attempts_exhausted"
+    internal_error = "internal_error"
+
+
+# Errors that the same input would raise again: retrying them only burns attempts.
+DETERMINISTIC: frozenset[str] = frozenset(
+    {
+        ReasonCode.unsupported_media_type,
+        ReasonCode.corrupt_image,
+        ReasonCode.image_too_large,
+        ReasonCode.input_missing,
+    }
+)

@@ -1,0 +1,96 @@
+"""Typed settings, read from `VEIL_*` environment variables.
+
+Nothing reads the environment at import time: entry points call `get_settings()` (cached) or build a
+`Settings(...)` of their own and pass it down, so tests can run several configurations in one process.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Environment(StrEnum):
+    development = "development"
+    production = "production"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="VEIL_", env_file=None, extra="ignore")
+
+    environment: Environment = Environment.development
+    data_dir: Path = Field(Path(".veil-data"), description="Where embedded defaults keep their files.")
+    database_url: str | None = Field(None, description="SQLAlchemy URL; default: SQLite in data_dir.")
+    broker_url: str | None = Field(None, description="Celery broker; default: embedded filesystem broker.")
+    storage_root: Path | None = Field(None, description="Local-disk object storage; default: data_dir/storage.")
+    subject_key: str = Field(
+        "development-only-subject-key", description="Secret for the keyed hash of subject identifiers."
+    )
+
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000
+    public_url: str | None = Field(None, description="Base URL printed and used in Location headers.")
+
+    max_upload_bytes: int = Field(50 * 1024 * 1024, gt=0)
+    max_image_pixels: int = Field(80_000_000, gt=0, description="Refuses decompression bombs.")
+    jpeg_quality: int = Field(92, ge=1, le=100)
+    keep_metadata: bool = Field(False, description="Keep a safe subset (ICC profile) instead of none.")
+
+    lease_seconds: int = Field(120, gt=0, description="How long a claim lasts without a heartbeat.")
+    max_attempts: int = Field(3, ge=1)
+    queued_republish_seconds: int = Field(60, gt=0, description="Republish queued jobs older than this.")
+    reap_interval_seconds: float = Field(30.0, gt=0)
+    task_time_limit_seconds: int = Field(600, gt=0)
+    visibility_timeout_seconds: int = Field(3600, gt=0)
+    keep_originals_hours: float = Field(0.0, ge=0, description="0 deletes an upload once its job succeeds.")
+
+    worker_concurrency: int = Field(1, ge=1)
+    ort_threads: int | None = Field(None, ge=1, description="ONNX Runtime intra-op threads; default: ORT's.")
+    ort_providers: list[str] = Field(default_factory=lambda: ["CUDAExecutionProvider", "CPUExecutionProvider"])
+    log_level: str = "INFO"
+
+    @field_validator("database_url")
+    @classmethod
+    def _normalise_postgres_scheme(cls, value: str | None) -> str | None:
+        # Heroku-style and bare DSNs name no driver; SQLAlchemy would pick psycopg2, which we do not ship.
+        if value and value.startswith(("postgres://", "postgresql://")):
+            return "postgresql+psycopg://" + value.split("://", 1)[1]
+        return value
+
+    @model_validator(mode="after")
+    def _refuse_default_secret_in_production(self) -> Settings:
+        if self.environment is Environment.production and self.subject_key.startswith("development-only"):
+            raise ValueError("VEIL_SUBJECT_KEY must be set to a secret in production")
+        if self.visibility_timeout_seconds < 2 * self.task_time_limit_seconds:
+            # A task outliving the visibility timeout is delivered again while still running (celery#5935).
+            raise ValueError("VEIL_VISIBILITY_TIMEOUT_SECONDS must exceed twice VEIL_TASK_TIME_LIMIT_SECONDS")
+        return self
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{(self.data_dir / 'veil.db').resolve()}"
+
+    @property
+    def resolved_broker_url(self) -> str:
+        return self.broker_url or "filesystem://"
+
+    @property
+    def resolved_storage_root(self) -> Path:
+        return (self.storage_root or self.data_dir / "storage").resolve()
+
+    @property
+    def broker_folder(self) -> Path:
+        return (self.data_dir / "broker").resolve()
+
+    @property
+    def uses_embedded_broker(self) -> bool:
+        return self.resolved_broker_url.startswith("filesystem://")
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

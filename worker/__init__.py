@@ -1,0 +1,1 @@
+"""The worker: the Celery app, thin tasks, and the engine they call."""

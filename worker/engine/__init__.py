@@ -1,0 +1,1 @@
+"""Veil image engine: detectors, masking and image I/O as plain, framework-free modules."""

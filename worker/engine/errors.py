@@ -1,0 +1,24 @@
+"""The one exception the engine raises for bad inputs or bad model files."""
+
+from __future__ import annotations
+
+from typing import Final
+
+UNSUPPORTED_MEDIA_TYPE: Final = "unsupported_media_type"
+CORRUPT_IMAGE: Final = "corrupt_image"
+IMAGE_TOO_LARGE: Final = "image_too_large"
+MODEL_INTEGRITY: Final = "model_integrity"
+MODEL_MISSING: Final = "model_missing"
+
+
+class EngineError(Exception):
+    """A failure with a stable machine `code` and a human `message`.
+
+    The message may reach API clients and logs, so it must never contain file names, paths or anything
+    derived from the image content: callers add their own (job-scoped) context.
+    """
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message

@@ -1,0 +1,112 @@
+"""Box padding and the three mask styles. Every style touches only the pixels inside its (padded) box."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+import cv2
+import numpy as np
+
+
+class MaskStyle(StrEnum):
+    BLUR = "blur"
+    PIXELATE = "pixelate"
+    SOLID = "solid"
+
+
+# Blur sigma as a fraction of the box's longer side: at 1/6 eyes, nose and mouth merge into one smooth
+# blob, which is the point; a "soft" blur that leaves features legible is not anonymisation.
+BLUR_SIGMA_FRACTION = 1 / 6
+# The alpha ramps from 1 to 0 over the outer 20% of the ellipse radius so the mask has no hard seam.
+FEATHER_FRACTION = 0.2
+# About 8 blocks across the longer side of the padded box (~6 across the face itself): coarse enough that
+# the face cannot be recognised or "depixelated", fine enough to still read as a person.
+PIXELATE_BLOCKS = 8
+MIN_BLOCK = 4
+
+
+def pad_boxes(
+    boxes: np.ndarray, shape: tuple[int, ...], *, width_scale: float = 1.2, height_scale: float = 1.5
+) -> np.ndarray:
+    """Scale xyxy boxes about their centre, round outward to whole pixels and clip to the image.
+
+    Detector boxes hug the face; the extra height covers forehead, hair and chin. Returns (N, 4) int32.
+    """
+    boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    h, w = shape[:2]
+    centre = (boxes[:, 0:2] + boxes[:, 2:4]) / 2
+    half = (boxes[:, 2:4] - boxes[:, 0:2]) / 2 * np.array([width_scale, height_scale])
+    out = np.concatenate([np.floor(centre - half), np.ceil(centre + half)], axis=1)
+    out[:, 0::2] = np.clip(out[:, 0::2], 0, w)
+    out[:, 1::2] = np.clip(out[:, 1::2], 0, h)
+    return out.astype(np.int32)
+
+
+def _blur_roi(roi: np.ndarray, sigma: float) -> np.ndarray:
+    """Gaussian blur; large sigmas run on a downscaled copy, since cost grows with kernel size and the
+    result is smooth anyway."""
+    factor = max(1.0, sigma / 8)
+    if factor == 1.0:
+        return cv2.GaussianBlur(roi, (0, 0), sigma, borderType=cv2.BORDER_REFLECT)
+    h, w = roi.shape[:2]
+    size = (max(1, round(w / factor)), max(1, round(h / factor)))
+    small = cv2.resize(roi, size, interpolation=cv2.INTER_AREA)
+    small = cv2.GaussianBlur(small, (0, 0), sigma / factor, borderType=cv2.BORDER_REFLECT)
+    return cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
+
+
+def _ellipse_alpha(h: int, w: int) -> np.ndarray:
+    """Feathered ellipse inscribed in an h x w box: 1 in the core, 0 on and outside the ellipse."""
+    ys = (np.arange(h, dtype=np.float32) + 0.5 - h / 2) / (h / 2)
+    xs = (np.arange(w, dtype=np.float32) + 0.5 - w / 2) / (w / 2)
+    radius = np.sqrt(ys[:, None] ** 2 + xs[None, :] ** 2)
+    t = np.clip((1.0 - radius) / FEATHER_FRACTION, 0.0, 1.0)
+    return t * t * (3 - 2 * t)  # smoothstep: no visible ring at either end of the ramp
+
+
+def _blur_box(img: np.ndarray, src: np.ndarray, x1: int, y1: int, x2: int, y2: int) -> None:
+    bh, bw = y2 - y1, x2 - x1
+    sigma = max(2.0, max(bh, bw) * BLUR_SIGMA_FRACTION)
+    # A margin of real neighbouring pixels keeps the box edge from blurring against a mirrored copy of itself.
+    m = int(np.ceil(2 * sigma))
+    H, W = src.shape[:2]
+    rx1, ry1, rx2, ry2 = max(0, x1 - m), max(0, y1 - m), min(W, x2 + m), min(H, y2 + m)
+    blurred = _blur_roi(src[ry1:ry2, rx1:rx2], sigma)[y1 - ry1 : y2 - ry1, x1 - rx1 : x2 - rx1]
+    alpha = _ellipse_alpha(bh, bw)[..., None]
+    orig = img[y1:y2, x1:x2].astype(np.float32)
+    img[y1:y2, x1:x2] = np.rint(orig + alpha * (blurred.astype(np.float32) - orig)).astype(img.dtype)
+
+
+def _pixelate_box(img: np.ndarray, x1: int, y1: int, x2: int, y2: int) -> None:
+    bh, bw = y2 - y1, x2 - x1
+    block = max(MIN_BLOCK, int(np.ceil(max(bh, bw) / PIXELATE_BLOCKS)))
+    small_w, small_h = max(1, int(np.ceil(bw / block))), max(1, int(np.ceil(bh / block)))
+    small = cv2.resize(img[y1:y2, x1:x2], (small_w, small_h), interpolation=cv2.INTER_AREA)
+    img[y1:y2, x1:x2] = cv2.resize(small, (bw, bh), interpolation=cv2.INTER_NEAREST)
+
+
+def apply_masks(
+    bgr: np.ndarray,
+    boxes: np.ndarray,
+    style: MaskStyle | str,
+    *,
+    solid_color: tuple[int, int, int] = (0, 0, 0),
+) -> np.ndarray:
+    """A masked copy of `bgr`; `boxes` are int xyxy (use pad_boxes), `solid_color` is BGR.
+
+    Zero-size boxes are skipped.
+    """
+    style = MaskStyle(style)
+    out = bgr.copy()
+    # Blur samples the unmasked source so overlapping boxes do not re-blur an already blurred neighbour.
+    src = bgr
+    for x1, y1, x2, y2 in np.asarray(boxes, dtype=np.int64).reshape(-1, 4):
+        if x2 <= x1 or y2 <= y1:
+            continue
+        if style is MaskStyle.SOLID:
+            out[y1:y2, x1:x2] = solid_color
+        elif style is MaskStyle.PIXELATE:
+            _pixelate_box(out, x1, y1, x2, y2)
+        else:
+            _blur_box(out, src, x1, y1, x2, y2)
+    return out

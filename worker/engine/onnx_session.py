@@ -1,0 +1,42 @@
+"""ONNX Runtime sessions with an explicit execution-provider preference and a log of what is really active."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+
+import onnxruntime as ort
+
+log = logging.getLogger("veil.engine")
+
+DEFAULT_PROVIDERS = ("CUDAExecutionProvider", "CPUExecutionProvider")
+
+
+def create_session(
+    model_path: Path | str,
+    *,
+    providers_preference: Sequence[str] = DEFAULT_PROVIDERS,
+    intra_op_threads: int | None = None,
+) -> ort.InferenceSession:
+    available = set(ort.get_available_providers())
+    providers = [p for p in providers_preference if p in available]
+    if not providers:
+        raise RuntimeError(f"none of the execution providers {list(providers_preference)} is available")
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    if intra_op_threads is not None:
+        options.intra_op_num_threads = intra_op_threads
+    session = ort.InferenceSession(str(model_path), sess_options=options, providers=providers)
+    active = session.get_providers()
+    # ONNX Runtime drops a provider that fails to initialise (e.g. CUDA libraries missing) without raising,
+    # so the only trustworthy answer is what the session reports after construction.
+    if providers[0] not in active:
+        log.warning("preferred provider %s requested but inactive; running on %s", providers[0], active)
+    log.info("onnx session for %s on providers %s", Path(model_path).name, active)
+    return session
+
+
+def active_provider(session: ort.InferenceSession) -> str:
+    """The provider that runs most of the graph: ONNX Runtime lists active providers by priority."""
+    return session.get_providers()[0]

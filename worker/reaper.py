@@ -1,0 +1,128 @@
+"""The sweeper: one pass puts right what crashes and lost messages leave behind.
+
+- running jobs whose lease expired go back to `queued` (or `dead` past the attempt cap) and are republished;
+- queued jobs that waited too long are republished (Redis may have lost the message; Postgres did not);
+- originals past their retention time are deleted;
+- objects a crashed or losing attempt wrote beside a finished job's output are deleted.
+Rows are taken with FOR UPDATE SKIP LOCKED, so two reapers at once never double a job.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from sqlalchemy import func, select, update
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from shared.errors import ReasonCode
+from shared.settings import Settings
+from shared.states import TERMINAL, JobStatus
+from shared.storage import Storage
+from shared.tables import Job
+from shared.timeutil import utcnow
+
+log = logging.getLogger("veil.reaper")
+BATCH = 500
+
+Publish = Callable[[Iterable[uuid.UUID]], list[uuid.UUID]]
+
+
+@dataclass
+class ReapReport:
+    requeued: int = 0
+    dead: int = 0
+    republished: int = 0
+    inputs_deleted: int = 0
+    orphans_deleted: int = 0
+    published: list[uuid.UUID] = field(default_factory=list)
+
+
+def reap_once(*, engine: Engine, storage: Storage, settings: Settings, publish: Publish) -> ReapReport:
+    report = ReapReport()
+    to_publish = _requeue_expired(engine, report) + _take_stale_queued(engine, settings, report)
+    report.published = publish(to_publish) if to_publish else []
+    _purge_expired_inputs(engine, storage, report)
+    _delete_orphans(engine, storage, report)
+    if any((report.requeued, report.dead, report.republished, report.inputs_deleted, report.orphans_deleted)):
+        log.info("reaped", extra={"requeued": report.requeued, "dead": report.dead,
+                                  "republished": report.republished, "inputs_deleted": report.inputs_deleted,
+                                  "orphans_deleted": report.orphans_deleted})
+    return report
+
+
+def _requeue_expired(engine: Engine, report: ReapReport) -> list[uuid.UUID]:
+    now = utcnow()
+    with Session(engine) as session, session.begin():
+        rows = session.execute(
+            select(Job.id, Job.attempts, Job.max_attempts)
+            .where(Job.status == JobStatus.running.value, Job.lease_expires_at < now)
+            .limit(BATCH).with_for_update(skip_locked=True)
+        ).all()
+        exhausted = [r.id for r in rows if r.attempts >= r.max_attempts]
+        retry = [r.id for r in rows if r.attempts < r.max_attempts]
+        if exhausted:
+            session.execute(update(Job).where(Job.id.in_(exhausted)).values(  # type: ignore[attr-defined]
+                status=JobStatus.dead.value, error_code=ReasonCode.attempts_exhausted.value,
+                error_message="The job was attempted the maximum number of times without finishing.",
+                lease_owner=None, lease_expires_at=None, finished_at=now, updated_at=now,
+                input_expires_at=now))
+        if retry:
+            session.execute(update(Job).where(Job.id.in_(retry)).values(  # type: ignore[attr-defined]
+                status=JobStatus.queued.value, lease_owner=None, lease_expires_at=None,
+                last_published_at=now, updated_at=now))
+    report.dead, report.requeued = len(exhausted), len(retry)
+    return retry
+
+
+def _take_stale_queued(engine: Engine, settings: Settings, report: ReapReport) -> list[uuid.UUID]:
+    now = utcnow()
+    cutoff = now - timedelta(seconds=settings.queued_republish_seconds)
+    with Session(engine) as session, session.begin():
+        ids = list(session.execute(
+            select(Job.id)
+            .where(Job.status == JobStatus.queued.value,
+                   func.coalesce(Job.last_published_at, Job.created_at) < cutoff)
+            .limit(BATCH).with_for_update(skip_locked=True)
+        ).scalars())
+        if ids:
+            # Stamped in the same transaction: a second reaper sees them as freshly published.
+            session.execute(update(Job).where(Job.id.in_(ids)).values(last_published_at=now))  # type: ignore[attr-defined]
+    report.republished = len(ids)
+    return ids
+
+
+def _purge_expired_inputs(engine: Engine, storage: Storage, report: ReapReport) -> None:
+    now = utcnow()
+    with Session(engine) as session:
+        rows = session.execute(
+            select(Job.id, Job.input_key).where(
+                Job.input_key.is_not(None), Job.input_expires_at <= now,  # type: ignore[union-attr]
+                Job.status.in_([s.value for s in TERMINAL]),  # type: ignore[attr-defined]
+            ).limit(BATCH)
+        ).all()
+        for row in rows:
+            storage.delete(row.input_key)
+            session.execute(update(Job).where(Job.id == row.id, Job.input_key == row.input_key)
+                            .values(input_key=None, updated_at=now))
+            report.inputs_deleted += 1
+        session.commit()
+
+
+def _delete_orphans(engine: Engine, storage: Storage, report: ReapReport) -> None:
+    # Only recently finished jobs can gain an orphan (a crashed or losing attempt), so scan just those.
+    since = utcnow() - timedelta(hours=1)
+    with Session(engine) as session:
+        rows = session.execute(
+            select(Job.id, Job.output_key).where(
+                Job.status.in_([s.value for s in TERMINAL]), Job.updated_at >= since  # type: ignore[attr-defined]
+            ).limit(5 * BATCH)
+        ).all()
+    for row in rows:
+        for key in storage.list(f"outputs/{row.id}"):
+            if key != row.output_key and storage.delete(key):
+                report.orphans_deleted += 1

@@ -1,0 +1,49 @@
+"""Thin Celery tasks: parse the message, call a plain function, nothing else."""
+
+from __future__ import annotations
+
+import random
+import time
+import uuid
+
+from celery import Celery
+
+from shared.queues import TaskName
+from shared.settings import Settings
+from worker.context import ProcessLocal, WorkerContext
+from worker.image_job import Outcome, run_image_job
+from worker.publisher import Publisher
+from worker.reaper import reap_once
+
+
+def register_tasks(app: Celery, settings: Settings) -> ProcessLocal:
+    context = ProcessLocal(lambda: WorkerContext.build(settings))
+    publisher = Publisher(app)
+
+    @app.task(name=TaskName.anonymize_image.value)
+    def anonymize_image(job_id: str) -> str:
+        job = uuid.UUID(job_id)
+        outcome = run_image_job(context(), job)
+        if outcome is Outcome.retry:
+            # A short jittered pause, then a fresh message: never a Celery countdown (ETA tasks are
+            # duplicated or lost on Redis, celery#2481), and the attempt cap lives in the database.
+            time.sleep(random.uniform(0.2, 1.0))
+            publisher.publish(TaskName.anonymize_image, [job])
+        return outcome.value
+
+    @app.task(name=TaskName.reap.value)
+    def reap() -> dict[str, int]:
+        ctx = context()
+        report = reap_once(engine=ctx.engine, storage=ctx.storage, settings=ctx.settings,
+                           publish=lambda ids: publisher.publish(TaskName.anonymize_image, ids))
+        return {"requeued": report.requeued, "dead": report.dead, "republished": report.republished}
+
+    return context
+
+
+def create_worker_app(settings: Settings) -> Celery:
+    from worker.celery_app import create_celery
+
+    app = create_celery(settings)
+    register_tasks(app, settings)
+    return app
