@@ -1,0 +1,165 @@
+"""Integration fixtures: real PostgreSQL, real Redis, a real `celery worker` subprocess, the real app.
+
+VEIL_TEST_DATABASE_URL (an admin URL: a database is created per run) and VEIL_TEST_REDIS_URL point the
+suite at running servers; without them it starts throwaway ones from the system's binaries.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import text
+from sqlalchemy.engine import Engine
+
+from api.app import create_app
+from shared.db import make_engine
+from shared.migrate import upgrade
+from shared.settings import Settings
+from tests.support.services import create_database, drop_database, throwaway_postgres, throwaway_redis
+
+REPO = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="session")
+def pg_admin_url() -> Iterator[str]:
+    if url := os.environ.get("VEIL_TEST_DATABASE_URL"):
+        yield url
+        return
+    with throwaway_postgres() as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    if url := os.environ.get("VEIL_TEST_REDIS_URL"):
+        yield url
+        return
+    with throwaway_redis() as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def database_url(pg_admin_url: str) -> Iterator[str]:
+    name = f"veil_test_{uuid.uuid4().hex[:10]}"
+    url = create_database(pg_admin_url, name)
+    yield url
+    drop_database(pg_admin_url, name)
+
+
+@pytest.fixture(scope="session")
+def settings(database_url: str, redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    root = tmp_path_factory.mktemp("veil")
+    s = Settings(
+        data_dir=root / "data", database_url=database_url, broker_url=redis_url,
+        storage_root=root / "storage", lease_seconds=6, queued_republish_seconds=2,
+        task_time_limit_seconds=60, visibility_timeout_seconds=300, ort_threads=1, log_level="INFO",
+    )
+    upgrade(make_engine(s))
+    return s
+
+
+@pytest.fixture(scope="session")
+def engine(settings: Settings) -> Engine:
+    return make_engine(settings)
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    """The settings as VEIL_ variables, for a subprocess to rebuild the same Settings."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VEIL_")}
+    for name, value in settings.model_dump(mode="json", exclude_none=True).items():
+        env[f"VEIL_{name.upper()}"] = json.dumps(value) if isinstance(value, list | dict) else str(value)
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+@dataclass
+class WorkerProcess:
+    proc: subprocess.Popen[bytes]
+    log: Path
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(timeout=10)
+
+
+def start_worker(settings: Settings, log: Path, queues: str = "images,maintenance") -> WorkerProcess:
+    handle = log.open("wb")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cli.main", "worker", "--queues", queues, "--concurrency", "1"],
+        cwd=REPO, env=settings_env(settings), stdout=handle, stderr=subprocess.STDOUT, start_new_session=True,
+    )
+    worker = WorkerProcess(proc, log)
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        if " ready." in worker.output():
+            return worker
+        if not worker.alive():
+            raise RuntimeError("worker exited during start-up:\n" + worker.output()[-3000:])
+        time.sleep(0.2)
+    worker.stop()
+    raise RuntimeError("worker not ready in time:\n" + worker.output()[-3000:])
+
+
+@pytest.fixture(scope="session")
+def worker(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[WorkerProcess]:
+    w = start_worker(settings, tmp_path_factory.mktemp("worker") / "worker.log")
+    yield w
+    w.stop()
+
+
+@pytest.fixture(scope="session")
+def client(settings: Settings) -> Iterator[TestClient]:
+    with TestClient(create_app(settings)) as c:
+        yield c
+
+
+@pytest.fixture(autouse=True)
+def clean_state(engine: Engine, settings: Settings) -> None:
+    """Cross-process tests share committed rows, so start each test from an empty table and store."""
+    with engine.begin() as conn:
+        conn.execute(text("TRUNCATE job"))
+    root = settings.resolved_storage_root
+    for sub in ("inputs", "outputs"):
+        target = root / sub
+        if target.exists():
+            subprocess.run(["rm", "-rf", str(target)], check=True)
+
+
+def wait_for_status(client: TestClient, job_id: str, statuses: set[str], timeout: float = 60) -> dict:
+    deadline = time.monotonic() + timeout
+    body: dict = {}
+    while time.monotonic() < deadline:
+        body = client.get(f"/v1/jobs/{job_id}").json()
+        if body.get("status") in statuses:
+            return body
+        time.sleep(0.1)
+    raise AssertionError(f"job {job_id} did not reach {statuses} in {timeout}s; last: {body.get('status')}")
+
+
+def stored_keys(settings: Settings) -> list[str]:
+    root = settings.resolved_storage_root
+    return sorted(p.relative_to(root).as_posix() for p in root.rglob("*")
+                  if p.is_file() and ".tmp" not in p.relative_to(root).parts)

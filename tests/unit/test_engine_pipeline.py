@@ -1,0 +1,96 @@
+"""End to end: a file in, a masked file out, with only the padded face boxes changed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from engine_fixtures import ASTRONAUT_FACE, astronaut_bgr, save_astronaut
+
+from worker.engine.face_yunet import YuNetDetector
+from worker.engine.image_io import read_image, sniff_image_format
+from worker.engine.masking import MaskStyle
+from worker.engine.model_files import YUNET_N
+from worker.engine.pipeline import AnonymizeOptions, ImageAnonymizer
+
+LIMIT = 50_000_000
+
+
+@pytest.fixture(scope="module")
+def anonymizer() -> ImageAnonymizer:
+    return ImageAnonymizer(YuNetDetector())
+
+
+def test_run_masks_only_the_padded_face(anonymizer: ImageAnonymizer, tmp_path: Path) -> None:
+    src = save_astronaut(tmp_path / "in.png")
+    dst = tmp_path / "out.png"
+    options = AnonymizeOptions(mask=MaskStyle.SOLID, output_format="png")
+    result = anonymizer.run(src, dst, options, max_pixels=LIMIT)
+
+    assert (result.input_format, result.output_format) == ("png", "png")
+    assert (result.width, result.height) == (512, 512)
+    assert len(result.detections) == 1 and result.masked_boxes.shape == (1, 4)
+    assert set(result.timings_ms) == {"decode", "detect", "mask", "encode"}
+
+    before, after = astronaut_bgr(), read_image(dst, max_pixels=LIMIT).bgr
+    x1, y1, x2, y2 = result.masked_boxes[0]
+    fx1, fy1, fx2, fy2 = ASTRONAUT_FACE
+    assert x1 <= fx1 + 6 and y1 <= fy1 + 6 and x2 >= fx2 - 6 and y2 >= fy2 - 6  # padding covers the face
+    keep = np.ones(before.shape[:2], bool)
+    keep[y1:y2, x1:x2] = False
+    assert np.array_equal(after[keep], before[keep])
+    assert (after[y1:y2, x1:x2] == 0).all()
+
+
+def test_run_converts_format_by_request(anonymizer: ImageAnonymizer, tmp_path: Path) -> None:
+    src = save_astronaut(tmp_path / "in.png")
+    dst = tmp_path / "out"
+    result = anonymizer.run(
+        src, dst, AnonymizeOptions(output_format="jpeg"), max_pixels=LIMIT, jpeg_quality=80
+    )
+    assert result.output_format == "jpeg"
+    assert sniff_image_format(dst.read_bytes()[:16]) == "jpeg"
+
+
+def test_process_array_respects_per_call_threshold(anonymizer: ImageAnonymizer) -> None:
+    image = astronaut_bgr()
+    masked, found, padded = anonymizer.process_array(image, AnonymizeOptions(score_threshold=0.99))
+    assert len(found) == 0 and padded.shape == (0, 4) and np.array_equal(masked, image)
+    masked, found, padded = anonymizer.process_array(image, AnonymizeOptions(score_threshold=0.3))
+    assert len(found) == 1 and not np.array_equal(masked, image)
+
+
+def test_manifest_names_model_and_settings(anonymizer: ImageAnonymizer) -> None:
+    options = AnonymizeOptions(mask="pixelate", width_scale=1.3, score_threshold=0.6)
+    manifest = anonymizer.manifest(options)
+    model = manifest["models"][0]
+    assert (model["name"], model["sha256"], model["licence"]) == ("yunet_n", YUNET_N.sha256, "Apache-2.0")
+    assert model["provider"] == anonymizer.detector.provider
+    assert manifest["score_threshold"] == 0.6
+    assert manifest["padding"] == {"width_scale": 1.3, "height_scale": 1.5}
+    assert manifest["mask"] == "pixelate"
+    assert anonymizer.manifest(AnonymizeOptions())["score_threshold"] == anonymizer.detector.score_threshold
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"targets": ("plate",)},
+        {"targets": ()},
+        {"mask": "smudge"},
+        {"width_scale": 0.9},
+        {"score_threshold": 0.0},
+        {"score_threshold": 1.5},
+        {"output_format": "gif"},
+    ],
+)
+def test_options_are_validated(kwargs: dict) -> None:
+    with pytest.raises(ValueError):
+        AnonymizeOptions(**kwargs)
+
+
+def test_detector_is_built_lazily() -> None:
+    anonymizer = ImageAnonymizer()
+    assert anonymizer._detector is None
+    assert anonymizer.detector.name == "yunet_n"
