@@ -51,12 +51,18 @@ def parse_subject_refs(raw: str | None) -> dict[str, str]:
     except json.JSONDecodeError:
         raise Problem(422, "invalid_subject_refs", "subject_refs must be a JSON object.") from None
     if (not isinstance(value, dict) or len(value) > MAX_SUBJECT_REFS
-            or not all(isinstance(k, str) and isinstance(v, str | int) and 0 < len(str(v)) <= 256
-                       for k, v in value.items())):
+            or not all(isinstance(k, str) and k.strip() and _is_identifier_value(v) for k, v in value.items())):
         raise Problem(422, "invalid_subject_refs",
                       f"subject_refs must be a JSON object of at most {MAX_SUBJECT_REFS} "
                       "names to non-empty strings or numbers.")
-    return {k: str(v) for k, v in value.items()}
+    return {k: str(v).strip() for k, v in value.items()}
+
+
+def _is_identifier_value(value: object) -> bool:
+    # bool is an int to Python, but `true` is no identifier; blank strings would all hash alike.
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        return False
+    return 0 < len(str(value).strip()) <= 256
 
 
 def submit(*, session: Session, storage: Storage, publisher: Publisher, settings: Settings, tenant_id: str,

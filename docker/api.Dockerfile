@@ -20,6 +20,8 @@ COPY worker/ worker/
 COPY shared/ shared/
 COPY cli/ cli/
 COPY migrations/ migrations/
+# Versions come from pyproject.toml's ranges (the project has no lock file yet).
+# hadolint ignore=DL3013
 RUN pip install --no-cache-dir '.[cpu]'
 
 # ---- runtime: the venv only, no sources, non-root ------------------------------------------------------
@@ -37,7 +39,7 @@ RUN groupadd --system --gid 10001 veil \
     && chown veil:veil /var/lib/veil /data/storage
 COPY --from=build /opt/venv /opt/venv
 WORKDIR /var/lib/veil
-USER veil:veil
+USER 10001:10001
 EXPOSE 8000
 # No curl in slim images: the standard library does the probe (urlopen raises on a non-2xx answer).
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \

@@ -19,6 +19,8 @@ COPY worker/ worker/
 COPY shared/ shared/
 COPY cli/ cli/
 COPY migrations/ migrations/
+# Versions come from pyproject.toml's ranges (the project has no lock file yet).
+# hadolint ignore=DL3013
 RUN pip install --no-cache-dir '.[cpu]'
 
 # ---- runtime -------------------------------------------------------------------------------------------
@@ -42,5 +44,5 @@ RUN groupadd --system --gid 10001 veil \
     && chown veil:veil /var/lib/veil /data/storage
 COPY --from=build /opt/venv /opt/venv
 WORKDIR /var/lib/veil
-USER veil:veil
+USER 10001:10001
 CMD ["veil", "worker", "--queues", "images,maintenance"]

@@ -63,9 +63,12 @@ def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
     """Raises ValueError for anything that is not a cursor this API issued."""
     try:
         created, job_id = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        return datetime.fromisoformat(created), uuid.UUID(job_id)
+        when, ident = datetime.fromisoformat(created), uuid.UUID(job_id)
     except Exception as exc:  # malformed base64, JSON, date or UUID: all the same to the caller
         raise ValueError("invalid cursor") from exc
+    if when.tzinfo is None:  # every cursor we issue carries its UTC offset
+        raise ValueError("invalid cursor")
+    return when, ident
 
 
 def list_page(

@@ -65,7 +65,7 @@ class Settings(BaseSettings):
     def _refuse_default_secret_in_production(self) -> Settings:
         if self.environment is Environment.production and self.subject_key.startswith("development-only"):
             raise ValueError("VEIL_SUBJECT_KEY must be set to a secret in production")
-        if self.visibility_timeout_seconds < 2 * self.task_time_limit_seconds:
+        if self.visibility_timeout_seconds <= 2 * self.task_time_limit_seconds:
             # A task outliving the visibility timeout is delivered again while still running (celery#5935).
             raise ValueError("VEIL_VISIBILITY_TIMEOUT_SECONDS must exceed twice VEIL_TASK_TIME_LIMIT_SECONDS")
         return self

@@ -13,8 +13,8 @@ from shared.db import make_engine
 from shared.settings import Settings
 from shared.storage import Storage, make_storage
 from worker.engine.face_yunet import YuNetDetector
-from worker.engine.onnx_session import create_session
 from worker.engine.model_files import YUNET_N
+from worker.engine.onnx_session import create_session
 from worker.engine.pipeline import ImageAnonymizer
 
 log = logging.getLogger("veil.worker")

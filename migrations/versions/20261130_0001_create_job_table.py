@@ -48,7 +48,10 @@ def upgrade() -> None:
     sa.Column('timings', sa.JSON(), nullable=True),
     sa.Column('error_code', sa.String(length=64), nullable=True),
     sa.Column('error_message', sa.String(length=500), nullable=True),
-    sa.CheckConstraint("status IN ('queued', 'running', 'succeeded', 'failed', 'dead', 'cancelled')", name=op.f('ck_job_status_known')),
+    sa.CheckConstraint(
+        "status IN ('queued', 'running', 'succeeded', 'failed', 'dead', 'cancelled')",
+        name=op.f('ck_job_status_known'),
+    ),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_job')),
     sa.UniqueConstraint('tenant_id', 'idempotency_key', name='uq_job_tenant_idempotency_key')
     )

@@ -53,8 +53,9 @@ def test_photo_is_anonymized_end_to_end(client: TestClient, worker: WorkerProces
 
 
 def test_jpeg_keeps_its_format_and_sheds_metadata(client: TestClient, worker: WorkerProcess) -> None:
-    from PIL import Image
     import io
+
+    from PIL import Image
 
     exif = Image.Exif()
     exif[0x010F] = "DashCam Co"  # Make

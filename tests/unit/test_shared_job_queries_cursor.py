@@ -48,11 +48,6 @@ def test_garbage_cursor_raises_value_error(cursor: str) -> None:
         decode_cursor(cursor)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="decode_cursor accepts a naive timestamp; list_page then fails binding it to the UTCDateTime "
-           "column with sqlalchemy StatementError (not ValueError), so GET /jobs?cursor=... answers 500",
-)
 def test_cursor_with_naive_timestamp_is_refused() -> None:
     cursor = b64(json.dumps(["2024-01-01T00:00:00", str(uuid.uuid4())]).encode())
     with pytest.raises(ValueError):

@@ -90,9 +90,10 @@ def test_visibility_timeout_from_env_refused(monkeypatch: pytest.MonkeyPatch) ->
         Settings()
 
 
-def test_visibility_timeout_of_exactly_twice_accepted() -> None:
-    settings = Settings(task_time_limit_seconds=600, visibility_timeout_seconds=1200)
-    assert settings.visibility_timeout_seconds == 1200
+def test_visibility_timeout_must_exceed_twice_the_task_limit() -> None:
+    with pytest.raises(ValidationError, match="VISIBILITY_TIMEOUT"):
+        Settings(task_time_limit_seconds=600, visibility_timeout_seconds=1200)
+    assert Settings(task_time_limit_seconds=600, visibility_timeout_seconds=1201).visibility_timeout_seconds == 1201
 
 
 def test_resolved_defaults_live_under_data_dir(tmp_path: Path) -> None:

@@ -36,9 +36,9 @@ def test_status_set_is_the_expected_one() -> None:
 
 
 def test_terminal_and_active_partition_statuses() -> None:
-    assert TERMINAL == {S.succeeded, S.failed, S.dead, S.cancelled}
-    assert ACTIVE == {S.queued, S.running}
-    assert TERMINAL | ACTIVE == set(JobStatus)
+    assert {S.succeeded, S.failed, S.dead, S.cancelled} == TERMINAL
+    assert {S.queued, S.running} == ACTIVE
+    assert set(JobStatus) == TERMINAL | ACTIVE
     assert not TERMINAL & ACTIVE
 
 

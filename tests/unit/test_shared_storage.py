@@ -82,7 +82,9 @@ def test_put_stream_exactly_at_limit_accepted(storage: LocalStorage) -> None:
 
 
 @pytest.mark.parametrize(("size", "limit"), [(11, 10), (CHUNK * 2 + 1, CHUNK * 2), (5, 0)])
-def test_put_stream_over_limit_raises_and_leaves_nothing(storage: LocalStorage, size: int, limit: int) -> None:
+def test_put_stream_over_limit_raises_and_leaves_nothing(
+    storage: LocalStorage, size: int, limit: int
+) -> None:
     with pytest.raises(ObjectTooLarge) as info:
         storage.put_stream("inputs/j1/original", io.BytesIO(b"x" * size), max_bytes=limit)
     assert info.value.limit == limit

@@ -12,9 +12,10 @@ from worker.engine.onnx_session import active_provider, create_session
 STRIDES = (8, 16, 32)
 # Recall matters more than precision when masking: a missed face is a privacy leak, a false positive only
 # masks some background. YuNet's own default (0.9) found 14% of faces on a 60-image WIDER FACE val subset;
-# 0.75 found 65% (recall at IoU 0.5) with 1.1 unmatched detections per image (0.2 on pure background),
-# the lowest threshold that kept false positives near one per image. 0.7 gave 69% and 1.8.
-DEFAULT_SCORE_THRESHOLD = 0.75
+# 0.6 found 74% (recall at IoU 0.5) with 1.45 detections per image on pure background (IoU < 0.1 with
+# every face); most other unmatched boxes overlap a real face and mask it generously, which costs nothing.
+# 0.75 found 65% and 0.5 found 76% at 3.4 background boxes per image. The quality issue re-tunes this.
+DEFAULT_SCORE_THRESHOLD = 0.6
 DEFAULT_NMS_THRESHOLD = 0.3
 
 
