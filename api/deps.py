@@ -15,7 +15,7 @@ from worker.publisher import Publisher
 
 
 def get_settings_dep(request: Request) -> Settings:
-    return request.app.state.settings  # type: ignore[no-any-return]
+    return request.app.state.settings
 
 
 def get_db(request: Request) -> Iterator[Session]:
@@ -24,11 +24,11 @@ def get_db(request: Request) -> Iterator[Session]:
 
 
 def get_storage(request: Request) -> Storage:
-    return request.app.state.storage  # type: ignore[no-any-return]
+    return request.app.state.storage
 
 
 def get_publisher(request: Request) -> Publisher:
-    return request.app.state.publisher  # type: ignore[no-any-return]
+    return request.app.state.publisher
 
 
 def get_tenant() -> str:

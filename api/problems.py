@@ -6,6 +6,7 @@ Messages never echo what the client sent: request bodies and file names may hold
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -24,7 +25,7 @@ _HTTP_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "
 
 class Problem(Exception):
     def __init__(self, status: int, code: str, title: str, detail: str | None = None,
-                 headers: dict[str, str] | None = None, **extra: Any) -> None:
+                 headers: Mapping[str, str] | None = None, **extra: Any) -> None:
         super().__init__(title)
         self.status, self.code, self.title, self.detail = status, code, title, detail
         self.headers, self.extra = headers or {}, extra

@@ -10,11 +10,12 @@ import os
 import socket
 import uuid
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, func, or_, update
+from sqlalchemy import ColumnElement, and_, func, or_, update
 from sqlalchemy.engine import Engine
+from sqlmodel import col
 
 from shared.errors import ReasonCode
 from shared.states import JobStatus
@@ -33,12 +34,12 @@ def new_lease_token() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
 
 
-def _claimable(job_id: uuid.UUID, now: Any) -> Any:
+def _claimable(job_id: uuid.UUID, now: datetime) -> ColumnElement[bool]:
     return and_(
-        Job.id == job_id,
+        col(Job.id) == job_id,
         or_(
-            Job.status == JobStatus.queued.value,
-            and_(Job.status == JobStatus.running.value, Job.lease_expires_at < now),
+            col(Job.status) == JobStatus.queued.value,
+            and_(col(Job.status) == JobStatus.running.value, col(Job.lease_expires_at) < now),
         ),
     )
 
@@ -49,7 +50,7 @@ def claim(engine: Engine, job_id: uuid.UUID, *, lease_seconds: int) -> Claim | N
     with engine.begin() as conn:
         attempt = conn.execute(
             update(Job)
-            .where(_claimable(job_id, now), Job.attempts < Job.max_attempts)
+            .where(_claimable(job_id, now), col(Job.attempts) < col(Job.max_attempts))
             .values(
                 status=JobStatus.running.value,
                 attempts=Job.attempts + 1,
@@ -58,13 +59,13 @@ def claim(engine: Engine, job_id: uuid.UUID, *, lease_seconds: int) -> Claim | N
                 started_at=func.coalesce(Job.started_at, now),
                 updated_at=now,
             )
-            .returning(Job.attempts)
+            .returning(col(Job.attempts))
         ).scalar_one_or_none()
         if attempt is not None:
             return Claim(job_id=job_id, token=token, attempt=attempt)
         conn.execute(
             update(Job)
-            .where(_claimable(job_id, now), Job.attempts >= Job.max_attempts)
+            .where(_claimable(job_id, now), col(Job.attempts) >= col(Job.max_attempts))
             .values(
                 status=JobStatus.dead.value,
                 error_code=ReasonCode.attempts_exhausted.value,
@@ -78,8 +79,8 @@ def claim(engine: Engine, job_id: uuid.UUID, *, lease_seconds: int) -> Claim | N
     return None
 
 
-def _held(c: Claim) -> Any:
-    return and_(Job.id == c.job_id, Job.status == JobStatus.running.value, Job.lease_owner == c.token)
+def _held(c: Claim) -> ColumnElement[bool]:
+    return and_(col(Job.id) == c.job_id, col(Job.status) == JobStatus.running.value, col(Job.lease_owner) == c.token)
 
 
 def renew(engine: Engine, c: Claim, *, lease_seconds: int, progress: float | None = None) -> bool:

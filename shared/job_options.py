@@ -15,10 +15,17 @@ class Padding(BaseModel):
     height: float = Field(1.5, ge=1.0, le=3.0)
 
 
+Target = Literal["face"]
+
+
+def _default_targets() -> list[Target]:
+    return ["face"]
+
+
 class JobOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    targets: list[Literal["face"]] = Field(default_factory=lambda: ["face"], min_length=1)
+    targets: list[Target] = Field(default_factory=_default_targets, min_length=1)
     mask: Literal["blur", "pixelate", "solid"] = "blur"
     padding: Padding = Field(default_factory=Padding)
     threshold: float | None = Field(None, ge=0.05, le=0.99, description="Detector score threshold.")

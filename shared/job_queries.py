@@ -10,9 +10,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, or_, update
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 
 from shared.states import ACTIVE, JobStatus
 from shared.tables import Job
@@ -21,15 +21,15 @@ from shared.timeutil import utcnow
 
 def get(*, session: Session, tenant_id: str, job_id: uuid.UUID) -> Job | None:
     """The tenant's job, or None: another tenant's job is indistinguishable from a missing one."""
-    return session.exec(  # type: ignore[call-overload]
-        select(Job).where(Job.id == job_id, Job.tenant_id == tenant_id)
-    ).scalar_one_or_none()
+    return session.exec(
+        select(Job).where(col(Job.id) == job_id, col(Job.tenant_id) == tenant_id)
+    ).one_or_none()
 
 
 def get_by_idempotency_key(*, session: Session, tenant_id: str, key: str) -> Job | None:
-    return session.exec(  # type: ignore[call-overload]
-        select(Job).where(Job.tenant_id == tenant_id, Job.idempotency_key == key)
-    ).scalar_one_or_none()
+    return session.exec(
+        select(Job).where(col(Job.tenant_id) == tenant_id, col(Job.idempotency_key) == key)
+    ).one_or_none()
 
 
 def insert(*, session: Session, job: Job) -> tuple[Job, bool]:
@@ -75,18 +75,18 @@ def list_page(
     *, session: Session, tenant_id: str, status: JobStatus | None, limit: int, cursor: str | None
 ) -> Page:
     """Newest first; a keyset cursor so pages stay stable while new jobs arrive."""
-    query = select(Job).where(Job.tenant_id == tenant_id)
+    query = select(Job).where(col(Job.tenant_id) == tenant_id)
     if status is not None:
-        query = query.where(Job.status == status.value)
+        query = query.where(col(Job.status) == status.value)
     if cursor is not None:
         created, job_id = decode_cursor(cursor)
         query = query.where(
-            or_(Job.created_at < created, and_(Job.created_at == created, Job.id < job_id))
+            or_(col(Job.created_at) < created, and_(col(Job.created_at) == created, col(Job.id) < job_id))
         )
     rows = list(
-        session.exec(  # type: ignore[call-overload]
-            query.order_by(Job.created_at.desc(), Job.id.desc()).limit(limit + 1)  # type: ignore[attr-defined]
-        ).scalars()
+        session.exec(
+            query.order_by(col(Job.created_at).desc(), col(Job.id).desc()).limit(limit + 1)
+        )
     )
     more = len(rows) > limit
     rows = rows[:limit]
@@ -96,12 +96,12 @@ def list_page(
 def cancel(*, session: Session, tenant_id: str, job_id: uuid.UUID) -> bool:
     """Cancel a queued or running job. A worker still running it loses its finalize and cleans up."""
     now = utcnow()
-    result = session.execute(
+    result = session.exec(
         update(Job)
         .where(
-            Job.id == job_id,
-            Job.tenant_id == tenant_id,
-            Job.status.in_([s.value for s in ACTIVE]),  # type: ignore[attr-defined]
+            col(Job.id) == job_id,
+            col(Job.tenant_id) == tenant_id,
+            col(Job.status).in_([s.value for s in ACTIVE]),
         )
         .values(status=JobStatus.cancelled.value, lease_owner=None, lease_expires_at=None,
                 finished_at=now, updated_at=now, error_code="cancelled",
@@ -113,13 +113,13 @@ def cancel(*, session: Session, tenant_id: str, job_id: uuid.UUID) -> bool:
 
 def forget_objects(*, session: Session, job_id: uuid.UUID, **keys: Any) -> None:
     """Record that stored objects are gone (set their key columns to None)."""
-    session.execute(update(Job).where(Job.id == job_id).values(updated_at=utcnow(), **keys))
+    session.execute(update(Job).where(col(Job.id) == job_id).values(updated_at=utcnow(), **keys))
     session.commit()
 
 
 def mark_published(*, session: Session, job_ids: Sequence[uuid.UUID]) -> None:
     if job_ids:
         session.execute(
-            update(Job).where(Job.id.in_(job_ids)).values(last_published_at=utcnow())  # type: ignore[attr-defined]
+            update(Job).where(col(Job.id).in_(job_ids)).values(last_published_at=utcnow())
         )
         session.commit()

@@ -17,7 +17,7 @@ from datetime import timedelta
 
 from sqlalchemy import func, select, update
 from sqlalchemy.engine import Engine
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from shared.errors import ReasonCode
 from shared.settings import Settings
@@ -59,20 +59,20 @@ def _requeue_expired(engine: Engine, report: ReapReport) -> list[uuid.UUID]:
     now = utcnow()
     with Session(engine) as session, session.begin():
         rows = session.execute(
-            select(Job.id, Job.attempts, Job.max_attempts)
-            .where(Job.status == JobStatus.running.value, Job.lease_expires_at < now)
+            select(col(Job.id), col(Job.attempts), col(Job.max_attempts))
+            .where(col(Job.status) == JobStatus.running.value, col(Job.lease_expires_at) < now)
             .limit(BATCH).with_for_update(skip_locked=True)
         ).all()
         exhausted = [r.id for r in rows if r.attempts >= r.max_attempts]
         retry = [r.id for r in rows if r.attempts < r.max_attempts]
         if exhausted:
-            session.execute(update(Job).where(Job.id.in_(exhausted)).values(  # type: ignore[attr-defined]
+            session.execute(update(Job).where(col(Job.id).in_(exhausted)).values(
                 status=JobStatus.dead.value, error_code=ReasonCode.attempts_exhausted.value,
                 error_message="The job was attempted the maximum number of times without finishing.",
                 lease_owner=None, lease_expires_at=None, finished_at=now, updated_at=now,
                 input_expires_at=now))
         if retry:
-            session.execute(update(Job).where(Job.id.in_(retry)).values(  # type: ignore[attr-defined]
+            session.execute(update(Job).where(col(Job.id).in_(retry)).values(
                 status=JobStatus.queued.value, lease_owner=None, lease_expires_at=None,
                 last_published_at=now, updated_at=now))
     report.dead, report.requeued = len(exhausted), len(retry)
@@ -84,14 +84,14 @@ def _take_stale_queued(engine: Engine, settings: Settings, report: ReapReport) -
     cutoff = now - timedelta(seconds=settings.queued_republish_seconds)
     with Session(engine) as session, session.begin():
         ids = list(session.execute(
-            select(Job.id)
-            .where(Job.status == JobStatus.queued.value,
+            select(col(Job.id))
+            .where(col(Job.status) == JobStatus.queued.value,
                    func.coalesce(Job.last_published_at, Job.created_at) < cutoff)
             .limit(BATCH).with_for_update(skip_locked=True)
         ).scalars())
         if ids:
             # Stamped in the same transaction: a second reaper sees them as freshly published.
-            session.execute(update(Job).where(Job.id.in_(ids)).values(last_published_at=now))  # type: ignore[attr-defined]
+            session.execute(update(Job).where(col(Job.id).in_(ids)).values(last_published_at=now))
     report.republished = len(ids)
     return ids
 
@@ -100,14 +100,14 @@ def _purge_expired_inputs(engine: Engine, storage: Storage, report: ReapReport) 
     now = utcnow()
     with Session(engine) as session:
         rows = session.execute(
-            select(Job.id, Job.input_key).where(
-                Job.input_key.is_not(None), Job.input_expires_at <= now,  # type: ignore[union-attr]
-                Job.status.in_([s.value for s in TERMINAL]),  # type: ignore[attr-defined]
+            select(col(Job.id), col(Job.input_key)).where(
+                col(Job.input_key).is_not(None), col(Job.input_expires_at) <= now,
+                col(Job.status).in_([s.value for s in TERMINAL]),
             ).limit(BATCH)
         ).all()
         for row in rows:
             storage.delete(row.input_key)
-            session.execute(update(Job).where(Job.id == row.id, Job.input_key == row.input_key)
+            session.execute(update(Job).where(col(Job.id) == row.id, col(Job.input_key) == row.input_key)
                             .values(input_key=None, updated_at=now))
             report.inputs_deleted += 1
         session.commit()
@@ -118,8 +118,8 @@ def _delete_orphans(engine: Engine, storage: Storage, report: ReapReport) -> Non
     since = utcnow() - timedelta(hours=1)
     with Session(engine) as session:
         rows = session.execute(
-            select(Job.id, Job.output_key).where(
-                Job.status.in_([s.value for s in TERMINAL]), Job.updated_at >= since  # type: ignore[attr-defined]
+            select(col(Job.id), col(Job.output_key)).where(
+                col(Job.status).in_([s.value for s in TERMINAL]), col(Job.updated_at) >= since
             ).limit(5 * BATCH)
         ).all()
     for row in rows:

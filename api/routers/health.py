@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
+from sqlalchemy.engine import Engine
 
 from api.problems import PROBLEM_JSON
 from api.schemas import Health
+
+if TYPE_CHECKING:
+    from celery import Celery
 
 router = APIRouter(tags=["health"])
 
@@ -30,7 +37,7 @@ def readyz(request: Request) -> Health | JSONResponse:
     return JSONResponse(body, status_code=503, media_type=PROBLEM_JSON)
 
 
-def _check(probe) -> str:  # type: ignore[no-untyped-def]
+def _check(probe: Callable[[], object]) -> str:
     try:
         probe()
     except Exception as exc:  # any failure means not ready; the type is enough to act on
@@ -38,11 +45,11 @@ def _check(probe) -> str:  # type: ignore[no-untyped-def]
     return "ok"
 
 
-def _ping_db(engine) -> None:  # type: ignore[no-untyped-def]
+def _ping_db(engine: Engine) -> None:
     with engine.connect() as conn:
         conn.execute(text("SELECT 1"))
 
 
-def _ping_broker(celery) -> None:  # type: ignore[no-untyped-def]
+def _ping_broker(celery: Celery) -> None:
     with celery.connection_for_write() as conn:
         conn.ensure_connection(max_retries=1, timeout=2)
