@@ -71,7 +71,7 @@ async def create_job(
         )
     finally:
         await form.close()
-    response.headers["Location"] = f"/v1/jobs/{result.job.id}"
+    response.headers["Location"] = f"{(settings.public_url or '').rstrip('/')}/v1/jobs/{result.job.id}"
     if not result.created:
         response.status_code = 200
         response.headers["Idempotent-Replayed"] = "true"
