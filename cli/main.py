@@ -77,7 +77,8 @@ def reap() -> None:
     settings = get_settings()
     publisher = Publisher(create_celery(settings))
     report = reap_once(engine=make_engine(settings), storage=make_storage(settings.resolved_storage_root),
-                       settings=settings, publish=lambda ids: publisher.publish(TaskName.anonymize_image, ids))
+                       settings=settings, publish=lambda ids: publisher.publish(TaskName.anonymize_image, ids),
+                       queue_depth=lambda: publisher.queue_depth(TaskName.anonymize_image))
     table = Table("requeued", "dead", "republished", "inputs deleted", "orphans deleted")
     table.add_row(*(str(v) for v in (report.requeued, report.dead, report.republished, report.inputs_deleted,
                                      report.orphans_deleted)))

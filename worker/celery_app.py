@@ -46,6 +46,8 @@ def celery_config(settings: Settings) -> dict[str, Any]:
             "data_folder_out": str(folder / "queue"),
             "processed_folder": str(folder / "processed"),
             "store_processed": False,
+            # The filesystem transport polls; its 1 s default would cap the embedded service at a job a second.
+            "polling_interval": 0.05,
         }
         # The filesystem transport has no fan-out exchange for remote control.
         config["worker_enable_remote_control"] = False

@@ -30,3 +30,13 @@ class Publisher:
                 break
             sent.append(job_id)
         return sent
+
+    def queue_depth(self, task: TaskName) -> int | None:
+        """Messages waiting in the task's queue, or None when the broker cannot say (or is down)."""
+        try:
+            with self._app.connection_for_read() as conn:
+                declared = conn.default_channel.queue_declare(queue=TASK_QUEUES[task].value, passive=True)
+                return int(declared.message_count)
+        except Exception as exc:  # unreachable broker or a queue not declared yet: depth unknown
+            log.info("queue depth unknown", extra={"queue": TASK_QUEUES[task].value, "error": type(exc).__name__})
+            return None

@@ -30,6 +30,7 @@ log = logging.getLogger("veil.reaper")
 BATCH = 500
 
 Publish = Callable[[Iterable[uuid.UUID]], list[uuid.UUID]]
+QueueDepth = Callable[[], int | None]
 
 
 @dataclass
@@ -42,9 +43,13 @@ class ReapReport:
     published: list[uuid.UUID] = field(default_factory=list)
 
 
-def reap_once(*, engine: Engine, storage: Storage, settings: Settings, publish: Publish) -> ReapReport:
+def reap_once(*, engine: Engine, storage: Storage, settings: Settings, publish: Publish,
+              queue_depth: QueueDepth = lambda: None) -> ReapReport:
+    """One pass. `queue_depth` (messages waiting in the broker) keeps a long backlog from being republished
+    over and over: only as many stale jobs as the broker is short of are sent again."""
     report = ReapReport()
-    to_publish = _requeue_expired(engine, report) + _take_stale_queued(engine, settings, report)
+    to_publish = _requeue_expired(engine, report)
+    to_publish += _take_stale_queued(engine, settings, report, queue_depth())
     report.published = publish(to_publish) if to_publish else []
     _purge_expired_inputs(engine, storage, report)
     _delete_orphans(engine, storage, report)
@@ -79,16 +84,25 @@ def _requeue_expired(engine: Engine, report: ReapReport) -> list[uuid.UUID]:
     return retry
 
 
-def _take_stale_queued(engine: Engine, settings: Settings, report: ReapReport) -> list[uuid.UUID]:
+def _take_stale_queued(engine: Engine, settings: Settings, report: ReapReport,
+                       depth: int | None) -> list[uuid.UUID]:
     now = utcnow()
     cutoff = now - timedelta(seconds=settings.queued_republish_seconds)
+    last_sent = func.coalesce(Job.last_published_at, Job.created_at)
     with Session(engine) as session, session.begin():
+        limit = BATCH
+        if depth is not None:
+            # Each queued job needs one message. If the broker holds at least as many as there are queued
+            # jobs, none was lost (a backlog, not a loss); otherwise the longest-waiting are the suspects.
+            queued = session.execute(
+                select(func.count()).select_from(Job).where(col(Job.status) == JobStatus.queued.value)
+            ).scalar_one()
+            limit = min(BATCH, max(0, queued - depth))
         ids = list(session.execute(
             select(col(Job.id))
-            .where(col(Job.status) == JobStatus.queued.value,
-                   func.coalesce(Job.last_published_at, Job.created_at) < cutoff)
-            .limit(BATCH).with_for_update(skip_locked=True)
-        ).scalars())
+            .where(col(Job.status) == JobStatus.queued.value, last_sent < cutoff)
+            .order_by(last_sent).limit(limit).with_for_update(skip_locked=True)
+        ).scalars()) if limit else []
         if ids:
             # Stamped in the same transaction: a second reaper sees them as freshly published.
             session.execute(update(Job).where(col(Job.id).in_(ids)).values(last_published_at=now))

@@ -35,7 +35,8 @@ def register_tasks(app: Celery, settings: Settings) -> ProcessLocal:
     def reap() -> dict[str, int]:
         ctx = context()
         report = reap_once(engine=ctx.engine, storage=ctx.storage, settings=ctx.settings,
-                           publish=lambda ids: publisher.publish(TaskName.anonymize_image, ids))
+                           publish=lambda ids: publisher.publish(TaskName.anonymize_image, ids),
+                           queue_depth=lambda: publisher.queue_depth(TaskName.anonymize_image))
         return {"requeued": report.requeued, "dead": report.dead, "republished": report.republished}
 
     return context

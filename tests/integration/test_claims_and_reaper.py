@@ -148,3 +148,26 @@ def test_reaper_deletes_an_orphan_output_beside_the_real_one(engine: Engine, set
     assert report.orphans_deleted == 1 and report.inputs_deleted == 1
     assert list(storage.list(f"outputs/{job_id}")) == [f"outputs/{job_id}/winner.jpg"]
     assert list(storage.list(f"inputs/{job_id}")) == []
+
+
+def test_reaper_republishes_only_what_the_broker_is_short_of(engine: Engine, settings: Settings) -> None:
+    oldest, middle, newest = (insert_job(engine, settings, publish_age_s=age) for age in (300, 200, 100))
+    storage = LocalStorage(settings.resolved_storage_root)
+    sent: list[uuid.UUID] = []
+
+    def publish(ids):  # type: ignore[no-untyped-def]
+        sent.extend(ids)
+        return list(ids)
+
+    # A backlog: the broker holds a message for every queued job, so nothing is sent again.
+    report = reap_once(engine=engine, storage=storage, settings=settings, publish=publish, queue_depth=lambda: 3)
+    assert report.republished == 0 and sent == []
+    # One message short of three jobs... then two: the longest-waiting are sent again, oldest first.
+    reap_once(engine=engine, storage=storage, settings=settings, publish=publish, queue_depth=lambda: 1)
+    assert sent == [oldest, middle]
+    # Depth unknown (broker down, or its queue wiped): every stale job is a suspect.
+    sent.clear()
+    with engine.begin() as conn:
+        conn.execute(update(Job).values(last_published_at=utcnow() - timedelta(seconds=600)))
+    reap_once(engine=engine, storage=storage, settings=settings, publish=publish, queue_depth=lambda: None)
+    assert sorted(sent) == sorted([oldest, middle, newest])
