@@ -7,6 +7,7 @@ import time
 import uuid
 
 from celery import Celery
+from celery.signals import worker_process_init
 
 from shared.queues import TaskName
 from shared.settings import Settings
@@ -19,6 +20,12 @@ from worker.reaper import reap_once
 def register_tasks(app: Celery, settings: Settings) -> ProcessLocal:
     context = ProcessLocal(lambda: WorkerContext.build(settings))
     publisher = Publisher(app)
+
+    @worker_process_init.connect(weak=False)
+    def _warm_up(**_: object) -> None:
+        # In each child, after fork: verify the model's hash and open its ONNX Runtime session now, so a
+        # broken model stops the worker at start-up and the first job does not pay for the session.
+        context().anonymizer.detector  # noqa: B018
 
     @app.task(name=TaskName.anonymize_image.value)
     def anonymize_image(job_id: str) -> str:
