@@ -6,9 +6,11 @@ from fastapi import FastAPI
 
 from api.body_limit import BodyLimitMiddleware
 from api.problems import install_problem_handlers
+from api.request_log import RequestLogMiddleware
 from api.routers import health, jobs
 from shared.db import make_engine
 from shared.logging_setup import configure_logging
+from shared.rate_limit import make_rate_limiter
 from shared.settings import Settings, get_settings
 from shared.storage import make_storage
 from shared.version import software_version
@@ -29,8 +31,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.storage = make_storage(settings.resolved_storage_root)
     app.state.celery = create_celery(settings)
     app.state.publisher = Publisher(app.state.celery)
+    app.state.rate_limiter = make_rate_limiter(settings.resolved_broker_url)
     install_problem_handlers(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_upload_bytes + FORM_OVERHEAD_BYTES)
+    app.add_middleware(RequestLogMiddleware)
     app.include_router(health.router)
     app.include_router(jobs.router)
     return app

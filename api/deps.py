@@ -1,4 +1,4 @@
-"""Request-scoped dependencies: the database session, storage, publisher and the caller's tenant."""
+"""Request-scoped dependencies: settings, the database session, storage and the publisher."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ from sqlmodel import Session
 
 from shared.settings import Settings
 from shared.storage import Storage
-from shared.tables import DEFAULT_TENANT
 from worker.publisher import Publisher
 
 
@@ -31,13 +30,7 @@ def get_publisher(request: Request) -> Publisher:
     return request.app.state.publisher
 
 
-def get_tenant() -> str:
-    # The single place a request's tenant is decided; API keys replace this default.
-    return DEFAULT_TENANT
-
-
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 SessionDep = Annotated[Session, Depends(get_db)]
 StorageDep = Annotated[Storage, Depends(get_storage)]
 PublisherDep = Annotated[Publisher, Depends(get_publisher)]
-TenantDep = Annotated[str, Depends(get_tenant)]

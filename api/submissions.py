@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import uuid
@@ -12,13 +13,16 @@ from pydantic import ValidationError
 from sqlmodel import Session
 
 from api.problems import Problem
-from shared import job_queries
+from shared import audit, job_queries
+from shared.api_keys import Principal
+from shared.callback_urls import UnsafeCallbackUrl, check_callback_url
 from shared.job_options import JobOptions
 from shared.queues import TaskName
 from shared.settings import Settings
-from shared.storage import ObjectTooLarge, Storage, input_key
+from shared.storage import CHUNK, ObjectTooLarge, Storage, input_key
 from shared.subjects import hash_subject_refs
-from shared.tables import Job
+from shared.tables import Job, Tenant
+from shared.tenant_limits import active_jobs, limits_for, storage_used
 from shared.timeutil import utcnow
 from worker.engine.image_io import media_type, sniff_image_format
 from worker.publisher import Publisher
@@ -58,6 +62,15 @@ def parse_subject_refs(raw: str | None) -> dict[str, str]:
     return {k: str(v).strip() for k, v in value.items()}
 
 
+def parse_callback_url(raw: str | None, settings: Settings) -> str | None:
+    if raw is None or raw.strip() == "":
+        return None
+    try:
+        return check_callback_url(raw.strip(), allow_private=settings.webhook_allow_private)
+    except UnsafeCallbackUrl as exc:
+        raise Problem(422, "invalid_callback_url", str(exc)) from None
+
+
 def _is_identifier_value(value: object) -> bool:
     # bool is an int to Python, but `true` is no identifier; blank strings would all hash alike.
     if isinstance(value, bool) or not isinstance(value, str | int | float):
@@ -65,9 +78,23 @@ def _is_identifier_value(value: object) -> bool:
     return 0 < len(str(value).strip()) <= 256
 
 
-def submit(*, session: Session, storage: Storage, publisher: Publisher, settings: Settings, tenant_id: str,
+def submit(*, session: Session, storage: Storage, publisher: Publisher, settings: Settings, principal: Principal,
            upload: BinaryIO, options: JobOptions, subject_refs: dict[str, str],
-           idempotency_key: str | None) -> Submission:
+           idempotency_key: str | None, callback_url: str | None = None) -> Submission:
+    tenant_id = principal.tenant_id
+    if idempotency_key is not None:
+        replay = job_queries.get_by_idempotency_key(session=session, tenant_id=tenant_id, key=idempotency_key)
+        if replay is not None:
+            # A retried request must not be refused by limits its first try already passed.
+            return _replay(replay, upload, options)
+    tenant = session.get(Tenant, tenant_id)
+    assert tenant is not None  # the principal's tenant exists: authentication checked it
+    limits = limits_for(tenant, settings)
+    busy = limits.max_active_jobs is not None and active_jobs(session=session, tenant_id=tenant_id)
+    if limits.max_active_jobs is not None and busy >= limits.max_active_jobs:
+        raise Problem(429, "too_many_active_jobs",
+                      f"At most {limits.max_active_jobs} jobs may be queued or running at once.",
+                      headers={"Retry-After": "5"})
     head = upload.read(64)
     image_format = sniff_image_format(head)
     if image_format is None:
@@ -78,34 +105,53 @@ def submit(*, session: Session, storage: Storage, publisher: Publisher, settings
     job_id = uuid.uuid4()
     key = input_key(str(job_id))
     try:
-        stored = storage.put_stream(key, upload, max_bytes=settings.max_upload_bytes)
+        stored = storage.put_stream(key, upload, max_bytes=limits.max_upload_bytes)
     except ObjectTooLarge:
         raise Problem(413, "payload_too_large", "The upload is too large.",
-                      limit_bytes=settings.max_upload_bytes) from None
+                      limit_bytes=limits.max_upload_bytes) from None
     if stored.size == 0:
         storage.delete(key)
         raise Problem(415, "unsupported_media_type", "The file is empty.")
+    if limits.storage_quota_bytes is not None and (
+            storage_used(session=session, tenant_id=tenant_id) + stored.size > limits.storage_quota_bytes):
+        storage.delete(key)
+        raise Problem(413, "storage_quota_exceeded", "The tenant's storage quota would be exceeded.",
+                      quota_bytes=limits.storage_quota_bytes)
 
     options_json = options.model_dump(mode="json")
     job = Job(id=job_id, tenant_id=tenant_id, kind="image", idempotency_key=idempotency_key,
               input_key=key, input_media_type=media_type(image_format), input_bytes=stored.size,
               input_sha256=stored.sha256, options=options_json, max_attempts=settings.max_attempts,
               subject_ref_hashes=hash_subject_refs(subject_refs, settings.subject_key),
-              last_published_at=utcnow())
+              callback_url=callback_url, last_published_at=utcnow())
     try:
         job, created = job_queries.insert(session=session, job=job)
     except BaseException:
         storage.delete(key)
         raise
-    if not created:
+    if not created:  # lost a race with the same key: the other request's job stands
         storage.delete(key)
         if job.input_sha256 != stored.sha256 or job.options != options_json:
-            raise Problem(409, "idempotency_key_reused",
-                          "This Idempotency-Key was already used for a different request.")
+            raise _key_reused()
         return Submission(job=job, created=False)
+    audit.record(session=session, tenant_id=tenant_id, key_id=principal.key_id, action="job.create",
+                 resource_type="job", resource_id=str(job.id))
 
     # Only now that the row is committed: a message for a row that does not exist would be worse
     # than a row without a message, which the sweeper republishes.
     publisher.publish(TaskName.anonymize_image, [job.id])
     log.info("job accepted", extra={"job_id": str(job.id), "bytes": stored.size})
     return Submission(job=job, created=True)
+
+
+def _replay(job: Job, upload: BinaryIO, options: JobOptions) -> Submission:
+    digest = hashlib.sha256()
+    while chunk := upload.read(CHUNK):
+        digest.update(chunk)
+    if job.input_sha256 != digest.hexdigest() or job.options != options.model_dump(mode="json"):
+        raise _key_reused()
+    return Submission(job=job, created=False)
+
+
+def _key_reused() -> Problem:
+    return Problem(409, "idempotency_key_reused", "This Idempotency-Key was already used for a different request.")

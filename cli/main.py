@@ -12,11 +12,14 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from cli.admin import keys_app, tenants_app
 from shared.settings import get_settings
 
 app = typer.Typer(help="Veil: find and mask faces in vehicle-camera footage.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+app.add_typer(tenants_app, name="tenants")
+app.add_typer(keys_app, name="keys")
 console = Console(stderr=True)
 
 
@@ -40,7 +43,7 @@ def api(host: Annotated[str | None, typer.Option()] = None,
 
     settings = get_settings()
     uvicorn.run(create_app(settings), host=host or settings.api_host, port=port or settings.api_port,
-                log_level=settings.log_level.lower(), proxy_headers=True)
+                log_level=settings.log_level.lower(), proxy_headers=True, access_log=False)
 
 
 @app.command()
@@ -91,17 +94,21 @@ def serve(port: Annotated[int | None, typer.Option()] = None) -> None:
     import uvicorn
 
     from api.app import create_app
+    from cli.local_key import ensure_local_key
     from shared.db import make_engine
     from shared.migrate import upgrade
 
     settings = get_settings()
-    upgrade(make_engine(settings))
+    engine = make_engine(settings)
+    upgrade(engine)
+    key = ensure_local_key(engine, settings)
     worker_proc = subprocess.Popen([sys.executable, "-m", "cli.main", "worker", "--beat"])
     url = settings.public_url or f"http://{settings.api_host}:{port or settings.api_port}"
     console.print(f"[bold green]Veil is up:[/] {url}  (API docs at {url}/docs)")
+    console.print(f"API key for tenant 'local' (also in {key.path}): {key.value}")
     try:
         uvicorn.run(create_app(settings), host=settings.api_host, port=port or settings.api_port,
-                    log_level="warning")
+                    log_level="warning", access_log=False)
     finally:
         worker_proc.terminate()
         try:

@@ -48,6 +48,21 @@ class Settings(BaseSettings):
     visibility_timeout_seconds: int = Field(3600, gt=0)
     keep_originals_hours: float = Field(0.0, ge=0, description="0 deletes an upload once its job succeeds.")
 
+    requests_per_minute: int | None = Field(
+        600, ge=1, description="Per-tenant request rate limit unless the tenant sets its own; None: unlimited."
+    )
+    max_active_jobs: int | None = Field(
+        None, ge=1, description="Per-tenant limit on queued plus running jobs unless the tenant sets its own."
+    )
+    storage_quota_bytes: int | None = Field(
+        None, ge=1, description="Per-tenant limit on stored inputs plus outputs unless the tenant sets its own."
+    )
+    webhook_allow_private: bool = Field(
+        False, description="Allow callbacks to loopback and private addresses (refused against SSRF)."
+    )
+    webhook_timeout_seconds: float = Field(5.0, gt=0)
+    webhook_max_attempts: int = Field(8, ge=1)
+
     worker_concurrency: int = Field(1, ge=1)
     ort_threads: int | None = Field(None, ge=1, description="ONNX Runtime intra-op threads; default: ORT's.")
     ort_providers: list[str] = Field(default_factory=lambda: ["CUDAExecutionProvider", "CPUExecutionProvider"])

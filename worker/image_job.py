@@ -88,6 +88,7 @@ def run_image_job(ctx: WorkerContext, job_id: uuid.UUID) -> Outcome:
         if lease.lost.is_set():
             return Outcome.lost
         key = output_key(str(job_id), claim.token.rsplit(":", 1)[-1], extension(result.output_format))
+        output_bytes = out_path.stat().st_size
         ctx.storage.put_file(key, out_path)
         elapsed_ms = (time.perf_counter() - started) * 1000
 
@@ -95,6 +96,7 @@ def run_image_job(ctx: WorkerContext, job_id: uuid.UUID) -> Outcome:
         ctx.engine, claim, JobStatus.succeeded,
         output_key=key,
         output_media_type=media_type(result.output_format),
+        output_bytes=output_bytes,
         faces_found=sum(1 for label in result.detections.to_list() if label["label"] == "face"),
         detections=result.detections.to_list(),
         manifest=_manifest(ctx, options, result),

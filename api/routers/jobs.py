@@ -10,12 +10,13 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse
 from starlette.datastructures import UploadFile
 
+from api.auth import ReadJobs, WriteJobs
 from api.body_limit import BodyTooLarge
-from api.deps import PublisherDep, SessionDep, SettingsDep, StorageDep, TenantDep
+from api.deps import PublisherDep, SessionDep, SettingsDep, StorageDep
 from api.problems import Problem
 from api.schemas import DetectionsOut, JobOut, JobPage
-from api.submissions import parse_options, parse_subject_refs, submit
-from shared import job_queries
+from api.submissions import parse_callback_url, parse_options, parse_subject_refs, submit
+from shared import audit, job_queries
 from shared.states import JobStatus
 from shared.tables import Job
 
@@ -30,6 +31,7 @@ _UPLOAD_SCHEMA: dict[str, Any] = {
                 "file": {"type": "string", "format": "binary", "description": "JPEG, PNG or WebP."},
                 "options": {"type": "string", "description": "JSON: targets, mask, padding, threshold, format."},
                 "subject_refs": {"type": "string", "description": "JSON object, e.g. {\"vehicle\": \"V-12\"}."},
+                "callback_url": {"type": "string", "description": "http(s) URL to post signed status changes to."},
             },
         }}},
     }
@@ -48,7 +50,7 @@ def _job_or_404(session: SessionDep, tenant: str, job_id: uuid.UUID) -> Job:
                         415: {"description": "Not an image"}})
 async def create_job(
     request: Request, response: Response, session: SessionDep, storage: StorageDep, publisher: PublisherDep,
-    settings: SettingsDep, tenant: TenantDep,
+    settings: SettingsDep, principal: WriteJobs,
     idempotency_key: Annotated[str | None, Header(max_length=255)] = None,
 ) -> JobOut:
     try:
@@ -64,10 +66,11 @@ async def create_job(
             raise Problem(422, "file_missing", "Send the image as a multipart field named 'file'.")
         options = parse_options(_text(form.get("options")))
         refs = parse_subject_refs(_text(form.get("subject_refs")))
+        callback = parse_callback_url(_text(form.get("callback_url")), settings)
         result = await run_in_threadpool(
             submit, session=session, storage=storage, publisher=publisher, settings=settings,
-            tenant_id=tenant, upload=upload.file, options=options, subject_refs=refs,
-            idempotency_key=idempotency_key,
+            principal=principal, upload=upload.file, options=options, subject_refs=refs,
+            idempotency_key=idempotency_key, callback_url=callback,
         )
     finally:
         await form.close()
@@ -86,13 +89,13 @@ def _text(value: object) -> str | None:
 
 @router.get("", response_model=JobPage)
 def list_jobs(
-    session: SessionDep, tenant: TenantDep,
+    session: SessionDep, principal: ReadJobs,
     status: JobStatus | None = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: Annotated[str | None, Query(max_length=512)] = None,
 ) -> JobPage:
     try:
-        page = job_queries.list_page(session=session, tenant_id=tenant, status=status, limit=limit,
+        page = job_queries.list_page(session=session, tenant_id=principal.tenant_id, status=status, limit=limit,
                                      cursor=cursor)
     except ValueError:
         raise Problem(400, "invalid_cursor", "The cursor is not one this API issued.") from None
@@ -100,40 +103,44 @@ def list_jobs(
 
 
 @router.get("/{job_id}", response_model=JobOut)
-def get_job(job_id: uuid.UUID, session: SessionDep, tenant: TenantDep) -> JobOut:
-    return JobOut.of(_job_or_404(session, tenant, job_id))
+def get_job(job_id: uuid.UUID, session: SessionDep, principal: ReadJobs) -> JobOut:
+    return JobOut.of(_job_or_404(session, principal.tenant_id, job_id))
 
 
 @router.get("/{job_id}/result", response_class=FileResponse,
             responses={200: {"content": {"image/*": {}}}, 409: {"description": "No result yet"}})
-def get_result(job_id: uuid.UUID, session: SessionDep, storage: StorageDep, tenant: TenantDep) -> FileResponse:
-    job = _job_or_404(session, tenant, job_id)
+def get_result(job_id: uuid.UUID, session: SessionDep, storage: StorageDep, principal: ReadJobs) -> FileResponse:
+    job = _job_or_404(session, principal.tenant_id, job_id)
     if job.status != JobStatus.succeeded.value or job.output_key is None:
         raise Problem(409, "result_not_ready", "The job has no result to download.", job_status=job.status)
     try:
         path = storage.local_path(job.output_key)
     except FileNotFoundError:
         raise Problem(409, "result_not_ready", "The job has no result to download.", job_status=job.status) from None
+    audit.record(session=session, tenant_id=principal.tenant_id, key_id=principal.key_id,
+                 action="job.result.download", resource_type="job", resource_id=str(job.id))
     extension = job.output_key.rsplit(".", 1)[-1]
     return FileResponse(path, media_type=job.output_media_type or "application/octet-stream",
                         filename=f"{job.id}.{extension}")
 
 
 @router.get("/{job_id}/detections", response_model=DetectionsOut)
-def get_detections(job_id: uuid.UUID, session: SessionDep, tenant: TenantDep) -> DetectionsOut:
-    job = _job_or_404(session, tenant, job_id)
+def get_detections(job_id: uuid.UUID, session: SessionDep, principal: ReadJobs) -> DetectionsOut:
+    job = _job_or_404(session, principal.tenant_id, job_id)
     return DetectionsOut.model_validate(
         {"job_id": job.id, "status": job.status, "detections": job.detections or []})
 
 
 @router.delete("/{job_id}", status_code=204, response_class=Response)
-def delete_job(job_id: uuid.UUID, session: SessionDep, storage: StorageDep, tenant: TenantDep) -> Response:
+def delete_job(job_id: uuid.UUID, session: SessionDep, storage: StorageDep, principal: WriteJobs) -> Response:
     """Cancel the job if it is queued or running, and delete its input and output."""
-    job = _job_or_404(session, tenant, job_id)
-    job_queries.cancel(session=session, tenant_id=tenant, job_id=job.id)
+    job = _job_or_404(session, principal.tenant_id, job_id)
+    job_queries.cancel(session=session, tenant_id=principal.tenant_id, job_id=job.id)
     session.refresh(job)
     for key in (job.input_key, job.output_key):
         if key is not None:
             storage.delete(key)
     job_queries.forget_objects(session=session, job_id=job.id, input_key=None, output_key=None)
+    audit.record(session=session, tenant_id=principal.tenant_id, key_id=principal.key_id, action="job.delete",
+                 resource_type="job", resource_id=str(job.id))
     return Response(status_code=204)

@@ -21,10 +21,13 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
+from sqlmodel import Session
 
 from api.app import create_app
+from shared import api_keys, tenants
 from shared.db import make_engine
 from shared.migrate import upgrade
+from shared.scopes import Scope
 from shared.settings import Settings
 from tests.support.services import create_database, drop_database, throwaway_postgres, throwaway_redis
 
@@ -130,9 +133,24 @@ def worker(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iter
     w.stop()
 
 
+TENANT = "acme"
+
+
+def make_key(engine: Engine, tenant_id: str, scopes: list[Scope], **kwargs: object) -> str:
+    with Session(engine) as session:
+        tenants.ensure(session=session, tenant_id=tenant_id)
+        return api_keys.create(session=session, tenant_id=tenant_id, scopes=scopes, **kwargs)[1]  # type: ignore[arg-type]
+
+
 @pytest.fixture(scope="session")
-def client(settings: Settings) -> Iterator[TestClient]:
-    with TestClient(create_app(settings)) as c:
+def api_key(engine: Engine) -> str:
+    return make_key(engine, TENANT, [Scope.jobs_write, Scope.jobs_read])
+
+
+@pytest.fixture(scope="session")
+def client(settings: Settings, api_key: str) -> Iterator[TestClient]:
+    """The API as tenant `acme`, with a key that may submit and read jobs."""
+    with TestClient(create_app(settings), headers={"Authorization": f"Bearer {api_key}"}) as c:
         yield c
 
 
@@ -140,7 +158,7 @@ def client(settings: Settings) -> Iterator[TestClient]:
 def clean_state(engine: Engine, settings: Settings) -> None:
     """Cross-process tests share committed rows, so start each test from an empty table and store."""
     with engine.begin() as conn:
-        conn.execute(text("TRUNCATE job"))
+        conn.execute(text("TRUNCATE job, audit_event CASCADE"))
     root = settings.resolved_storage_root
     for sub in ("inputs", "outputs"):
         target = root / sub

@@ -70,9 +70,9 @@ def test_malformed_multipart(client: TestClient) -> None:
     assert response.status_code in (400, 422) and response.json()["code"] in ("malformed_multipart", "file_missing")
 
 
-def test_upload_over_the_limit_is_413_and_stores_nothing(settings: Settings) -> None:
+def test_upload_over_the_limit_is_413_and_stores_nothing(settings: Settings, api_key: str) -> None:
     small = settings.model_copy(update={"max_upload_bytes": 10_000})
-    with TestClient(create_app(small)) as client:
+    with TestClient(create_app(small), headers={"Authorization": f"Bearer {api_key}"}) as client:
         big = astronaut_jpeg()
         assert 10_000 < 40_000 < len(big) and 2 * len(big) > 10_000 + FORM_OVERHEAD_BYTES
         # Declared length over the limit plus the form overhead: refused before reading.

@@ -11,7 +11,7 @@ from sqlalchemy import update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from shared import job_claims
+from shared import job_claims, tenants
 from shared.queues import TaskName
 from shared.settings import Settings
 from shared.states import JobStatus
@@ -19,7 +19,7 @@ from shared.storage import LocalStorage, input_key
 from shared.tables import Job
 from shared.timeutil import utcnow
 from tests.images import astronaut_jpeg
-from tests.integration.conftest import WorkerProcess, wait_for_status
+from tests.integration.conftest import TENANT, WorkerProcess, wait_for_status
 from worker.celery_app import create_celery
 from worker.publisher import Publisher
 from worker.reaper import reap_once
@@ -31,7 +31,9 @@ def insert_job(engine: Engine, settings: Settings, *, publish_age_s: float = 0, 
     storage = LocalStorage(settings.resolved_storage_root)
     key = input_key(str(job_id))
     storage.put_file(key, _write_tmp(settings, astronaut_jpeg()))
-    job = Job(id=job_id, input_key=key, input_media_type="image/jpeg", max_attempts=settings.max_attempts,
+    with Session(engine) as session:
+        tenants.ensure(session=session, tenant_id=TENANT)
+    job = Job(id=job_id, tenant_id=TENANT, input_key=key, input_media_type="image/jpeg", max_attempts=settings.max_attempts,
               last_published_at=utcnow() - timedelta(seconds=publish_age_s), **values)
     with Session(engine) as session:
         session.add(job)

@@ -28,16 +28,20 @@ def test_serve_runs_a_job_end_to_end_without_external_services(tmp_path: Path) -
     base = f"http://127.0.0.1:{port}"
     try:
         _wait_ready(base, proc, tmp_path / "serve.log")
-        job = httpx.post(f"{base}/v1/jobs", files={"file": ("a.jpg", astronaut_jpeg())}).json()
+        key = (tmp_path / "data" / "api-key").read_text().strip()
+        assert (tmp_path / "data" / "api-key").stat().st_mode & 0o077 == 0  # readable by its owner only
+        auth = {"Authorization": f"Bearer {key}"}
+        assert httpx.post(f"{base}/v1/jobs", files={"file": ("a.jpg", astronaut_jpeg())}).status_code == 401
+        job = httpx.post(f"{base}/v1/jobs", files={"file": ("a.jpg", astronaut_jpeg())}, headers=auth).json()
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
-            body = httpx.get(f"{base}/v1/jobs/{job['id']}").json()
+            body = httpx.get(f"{base}/v1/jobs/{job['id']}", headers=auth).json()
             if body["status"] not in ("queued", "running"):
                 break
             time.sleep(0.2)
         assert body["status"] == "succeeded", body
         assert body["faces_found"] == 1
-        result = httpx.get(f"{base}/v1/jobs/{job['id']}/result")
+        result = httpx.get(f"{base}/v1/jobs/{job['id']}/result", headers=auth)
         assert result.status_code == 200 and result.content[:3] == b"\xff\xd8\xff"
         assert (tmp_path / "data" / "veil.db").is_file()
     finally:
@@ -49,6 +53,7 @@ def test_serve_runs_a_job_end_to_end_without_external_services(tmp_path: Path) -
             proc.wait()
     output = (tmp_path / "serve.log").read_text(errors="replace")
     assert f"Veil is up: http://127.0.0.1:{port}" in output
+    assert key in output  # printed once for the person who started it
 
 
 def _wait_ready(base: str, proc: subprocess.Popen[bytes], log: Path) -> None:

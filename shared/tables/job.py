@@ -1,4 +1,4 @@
-"""Tables. Every row carries its tenant so that every query can be scoped by it."""
+"""The job table: one row per anonymization job, the record of where it stands."""
 
 from __future__ import annotations
 
@@ -6,27 +6,12 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, CheckConstraint, Column, Index, MetaData, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, CheckConstraint, Column, ForeignKey, Index, String, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from shared.states import JobStatus
+from shared.tables.base import ts_field as _ts
 from shared.timeutil import UTCDateTime, utcnow
-
-# Named constraints make migrations reviewable and let Alembic drop what it created.
-SQLModel.metadata.naming_convention = {
-    "ix": "ix_%(column_0_label)s",
-    "uq": "uq_%(table_name)s_%(column_0_name)s",
-    "ck": "ck_%(table_name)s_%(constraint_name)s",
-    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-    "pk": "pk_%(table_name)s",
-}
-metadata: MetaData = SQLModel.metadata
-
-DEFAULT_TENANT = "default"
-
-
-def _ts(nullable: bool = True) -> Any:
-    return Field(default=None, sa_column=Column(UTCDateTime(), nullable=nullable))
 
 
 class Job(SQLModel, table=True):
@@ -41,7 +26,7 @@ class Job(SQLModel, table=True):
     )
 
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
-    tenant_id: str = Field(default=DEFAULT_TENANT, max_length=64, nullable=False)
+    tenant_id: str = Field(sa_column=Column(String(64), ForeignKey("tenant.id", ondelete="CASCADE"), nullable=False))
     kind: str = Field(default="image", max_length=16, nullable=False)
     status: str = Field(default=JobStatus.queued.value, max_length=16, nullable=False)
 
@@ -64,6 +49,8 @@ class Job(SQLModel, table=True):
     input_expires_at: datetime | None = _ts()
     output_key: str | None = Field(default=None, max_length=512)
     output_media_type: str | None = Field(default=None, max_length=64)
+    output_bytes: int | None = Field(default=None, sa_type=BigInteger)
+    callback_url: str | None = Field(default=None, max_length=2048)
 
     options: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     # Keyed hashes only: identifiers such as a driver id can be matched later but are never kept in clear.
