@@ -81,3 +81,28 @@ class DetectionsOut(BaseModel):
 class Health(BaseModel):
     status: str
     checks: dict[str, str] = {}
+
+
+class ProblemOut(BaseModel):
+    """RFC 9457 problem details, as every error is returned."""
+
+    type: str
+    title: str
+    status: int
+    code: str
+    instance: str | None = None
+    detail: str | None = None
+
+
+def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI entries for error statuses, so clients (and schema fuzzers) know errors are problem+json."""
+    schema = ProblemOut.model_json_schema()
+    return {status: {"description": _PROBLEM_DESCRIPTIONS.get(status, "Error"),
+                     "content": {"application/problem+json": {"schema": schema}}} for status in statuses}
+
+
+_PROBLEM_DESCRIPTIONS = {
+    400: "Bad request", 401: "No valid API key", 403: "The key lacks a scope", 404: "No such resource",
+    409: "Conflict", 413: "Too large", 415: "Unsupported media type", 422: "Invalid input",
+    429: "Too many requests", 503: "A dependency is unavailable",
+}

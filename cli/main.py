@@ -48,7 +48,7 @@ def api(host: Annotated[str | None, typer.Option()] = None,
 
 @app.command()
 def worker(
-    queues: Annotated[str, typer.Option(help="Comma-separated queues to consume.")] = "images,maintenance",
+    queues: Annotated[str, typer.Option(help="Comma-separated queues to consume.")] = "images,maintenance,webhooks",
     concurrency: Annotated[int | None, typer.Option(help="Worker processes.")] = None,
     beat: Annotated[bool, typer.Option(help="Also schedule the periodic sweeper (run one per deployment).")] = False,
 ) -> None:
@@ -71,20 +71,17 @@ def worker(
 def reap() -> None:
     """Run one pass of the sweeper: requeue expired leases, republish stale jobs, purge expired originals."""
     from shared.db import make_engine
-    from shared.queues import TaskName
     from shared.storage import make_storage
     from worker.celery_app import create_celery
     from worker.publisher import Publisher
-    from worker.reaper import reap_once
+    from worker.reaper import reap_and_publish
 
     settings = get_settings()
-    publisher = Publisher(create_celery(settings))
-    report = reap_once(engine=make_engine(settings), storage=make_storage(settings.resolved_storage_root),
-                       settings=settings, publish=lambda ids: publisher.publish(TaskName.anonymize_image, ids),
-                       queue_depth=lambda: publisher.queue_depth(TaskName.anonymize_image))
-    table = Table("requeued", "dead", "republished", "inputs deleted", "orphans deleted")
+    report = reap_and_publish(engine=make_engine(settings), storage=make_storage(settings.resolved_storage_root),
+                              settings=settings, publisher=Publisher(create_celery(settings)))
+    table = Table("requeued", "dead", "republished", "inputs deleted", "orphans deleted", "webhooks sent")
     table.add_row(*(str(v) for v in (report.requeued, report.dead, report.republished, report.inputs_deleted,
-                                     report.orphans_deleted)))
+                                     report.orphans_deleted, len(report.webhooks_published))))
     Console().print(table)
 
 

@@ -21,6 +21,7 @@ from shared.errors import ReasonCode
 from shared.states import JobStatus
 from shared.tables import Job
 from shared.timeutil import utcnow
+from shared.webhook_outbox import enqueue_job_event
 
 
 @dataclass(frozen=True)
@@ -62,8 +63,9 @@ def claim(engine: Engine, job_id: uuid.UUID, *, lease_seconds: int) -> Claim | N
             .returning(col(Job.attempts))
         ).scalar_one_or_none()
         if attempt is not None:
+            enqueue_job_event(conn, job_id, JobStatus.running)
             return Claim(job_id=job_id, token=token, attempt=attempt)
-        conn.execute(
+        dead = conn.execute(
             update(Job)
             .where(_claimable(job_id, now), col(Job.attempts) >= col(Job.max_attempts))
             .values(
@@ -75,7 +77,9 @@ def claim(engine: Engine, job_id: uuid.UUID, *, lease_seconds: int) -> Claim | N
                 finished_at=now,
                 updated_at=now,
             )
-        )
+        ).rowcount
+        if dead == 1:
+            enqueue_job_event(conn, job_id, JobStatus.dead)
     return None
 
 
@@ -103,7 +107,10 @@ def finalize(engine: Engine, c: Claim, status: JobStatus, **values: Any) -> bool
             .values(status=status.value, lease_owner=None, lease_expires_at=None, finished_at=now,
                     updated_at=now, **values)
         )
-        return result.rowcount == 1
+        if result.rowcount != 1:
+            return False
+        enqueue_job_event(conn, c.job_id, status)
+        return True
 
 
 def release(engine: Engine, c: Claim) -> bool:

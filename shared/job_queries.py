@@ -17,6 +17,7 @@ from sqlmodel import Session, col, select
 from shared.states import ACTIVE, JobStatus
 from shared.tables import Job
 from shared.timeutil import utcnow
+from shared.webhook_outbox import enqueue_job_event
 
 
 def get(*, session: Session, tenant_id: str, job_id: uuid.UUID) -> Job | None:
@@ -107,8 +108,11 @@ def cancel(*, session: Session, tenant_id: str, job_id: uuid.UUID) -> bool:
                 finished_at=now, updated_at=now, error_code="cancelled",
                 error_message="The job was cancelled by its owner.")
     )
+    cancelled = result.rowcount == 1
+    if cancelled:
+        enqueue_job_event(session, job_id, JobStatus.cancelled)
     session.commit()
-    return result.rowcount == 1
+    return cancelled
 
 
 def forget_objects(*, session: Session, job_id: uuid.UUID, **keys: Any) -> None:

@@ -6,14 +6,17 @@ from enum import StrEnum
 class QueueName(StrEnum):
     images = "images"
     maintenance = "maintenance"
+    webhooks = "webhooks"
 
 
 class TaskName(StrEnum):
     anonymize_image = "anonymize.image"
     reap = "maintenance.reap"
+    deliver_webhook = "webhooks.deliver"
 
 
 TASK_QUEUES: dict[TaskName, QueueName] = {
     TaskName.anonymize_image: QueueName.images,
     TaskName.reap: QueueName.maintenance,
+    TaskName.deliver_webhook: QueueName.webhooks,
 }

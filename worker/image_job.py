@@ -6,6 +6,7 @@ import logging
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from enum import StrEnum
@@ -57,11 +58,15 @@ def engine_options(options: JobOptions) -> AnonymizeOptions:
     )
 
 
-def run_image_job(ctx: WorkerContext, job_id: uuid.UUID) -> Outcome:
+def run_image_job(ctx: WorkerContext, job_id: uuid.UUID, *,
+                  on_claimed: Callable[[uuid.UUID], object] | None = None) -> Outcome:
+    """`on_claimed` runs once the claim has committed, e.g. to announce `job.running` before the work."""
     settings = ctx.settings
     claim = job_claims.claim(ctx.engine, job_id, lease_seconds=settings.lease_seconds)
     if claim is None:
         return Outcome.skipped
+    if on_claimed is not None:
+        on_claimed(job_id)
     job_input = _load_input(ctx, job_id)
     if job_input.key is None or not ctx.storage.exists(job_input.key):
         _fail(ctx, claim, ReasonCode.input_missing, "The uploaded file is no longer stored.")

@@ -3,7 +3,9 @@
 - running jobs whose lease expired go back to `queued` (or `dead` past the attempt cap) and are republished;
 - queued jobs that waited too long are republished (Redis may have lost the message; Postgres did not);
 - originals past their retention time are deleted;
-- objects a crashed or losing attempt wrote beside a finished job's output are deleted.
+- objects a crashed or losing attempt wrote beside a finished job's output are deleted;
+- webhook deliveries that are due (new, or waiting out a retry's backoff) are published: the only way a
+  retry is scheduled, since Celery countdowns are not trusted on Redis.
 Rows are taken with FOR UPDATE SKIP LOCKED, so two reapers at once never double a job.
 """
 
@@ -20,11 +22,15 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col
 
 from shared.errors import ReasonCode
+from shared.queues import TaskName
 from shared.settings import Settings
 from shared.states import TERMINAL, JobStatus
 from shared.storage import Storage
 from shared.tables import Job
 from shared.timeutil import utcnow
+from shared.webhook_outbox import enqueue_job_events
+from worker.publisher import Publisher
+from worker.webhook_delivery import due_deliveries
 
 log = logging.getLogger("veil.reaper")
 BATCH = 500
@@ -41,22 +47,30 @@ class ReapReport:
     inputs_deleted: int = 0
     orphans_deleted: int = 0
     published: list[uuid.UUID] = field(default_factory=list)
+    webhooks_published: list[uuid.UUID] = field(default_factory=list)
 
 
 def reap_once(*, engine: Engine, storage: Storage, settings: Settings, publish: Publish,
-              queue_depth: QueueDepth = lambda: None) -> ReapReport:
+              queue_depth: QueueDepth = lambda: None, publish_webhooks: Publish | None = None,
+              webhook_queue_depth: QueueDepth = lambda: None) -> ReapReport:
     """One pass. `queue_depth` (messages waiting in the broker) keeps a long backlog from being republished
-    over and over: only as many stale jobs as the broker is short of are sent again."""
+    over and over: only as many stale jobs as the broker is short of are sent again. The same holds for
+    due webhook deliveries and `webhook_queue_depth`."""
     report = ReapReport()
     to_publish = _requeue_expired(engine, report)
     to_publish += _take_stale_queued(engine, settings, report, queue_depth())
     report.published = publish(to_publish) if to_publish else []
+    if publish_webhooks is not None:
+        due = _due_webhooks(engine, webhook_queue_depth())
+        report.webhooks_published = publish_webhooks(due) if due else []
     _purge_expired_inputs(engine, storage, report)
     _delete_orphans(engine, storage, report)
-    if any((report.requeued, report.dead, report.republished, report.inputs_deleted, report.orphans_deleted)):
+    if any((report.requeued, report.dead, report.republished, report.inputs_deleted, report.orphans_deleted,
+            report.webhooks_published)):
         log.info("reaped", extra={"requeued": report.requeued, "dead": report.dead,
                                   "republished": report.republished, "inputs_deleted": report.inputs_deleted,
-                                  "orphans_deleted": report.orphans_deleted})
+                                  "orphans_deleted": report.orphans_deleted,
+                                  "webhooks_published": len(report.webhooks_published)})
     return report
 
 
@@ -76,12 +90,19 @@ def _requeue_expired(engine: Engine, report: ReapReport) -> list[uuid.UUID]:
                 error_message="The job was attempted the maximum number of times without finishing.",
                 lease_owner=None, lease_expires_at=None, finished_at=now, updated_at=now,
                 input_expires_at=now))
+            enqueue_job_events(session, exhausted, JobStatus.dead)
         if retry:
             session.execute(update(Job).where(col(Job.id).in_(retry)).values(
                 status=JobStatus.queued.value, lease_owner=None, lease_expires_at=None,
                 last_published_at=now, updated_at=now))
     report.dead, report.requeued = len(exhausted), len(retry)
     return retry
+
+
+def _due_webhooks(engine: Engine, depth: int | None) -> list[uuid.UUID]:
+    due = due_deliveries(engine, BATCH)
+    # Each due delivery needs one message; when the broker holds at least as many, none was lost.
+    return due[:max(0, len(due) - depth)] if depth is not None else due
 
 
 def _take_stale_queued(engine: Engine, settings: Settings, report: ReapReport,
@@ -140,3 +161,14 @@ def _delete_orphans(engine: Engine, storage: Storage, report: ReapReport) -> Non
         for key in storage.list(f"outputs/{row.id}"):
             if key != row.output_key and storage.delete(key):
                 report.orphans_deleted += 1
+
+
+def reap_and_publish(*, engine: Engine, storage: Storage, settings: Settings, publisher: Publisher) -> ReapReport:
+    """One pass that rings the broker for what it finds: the periodic task and `veil reap` both use this."""
+    return reap_once(
+        engine=engine, storage=storage, settings=settings,
+        publish=lambda ids: publisher.publish(TaskName.anonymize_image, ids),
+        queue_depth=lambda: publisher.queue_depth(TaskName.anonymize_image),
+        publish_webhooks=lambda ids: publisher.publish(TaskName.deliver_webhook, ids),
+        webhook_queue_depth=lambda: publisher.queue_depth(TaskName.deliver_webhook),
+    )

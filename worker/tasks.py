@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import random
 import time
 import uuid
@@ -11,10 +12,14 @@ from celery.signals import worker_process_init
 
 from shared.queues import TaskName
 from shared.settings import Settings
+from shared.webhook_outbox import due_for_job
 from worker.context import ProcessLocal, WorkerContext
 from worker.image_job import Outcome, run_image_job
 from worker.publisher import Publisher
-from worker.reaper import reap_once
+from worker.reaper import reap_and_publish
+from worker.webhook_delivery import deliver
+
+log = logging.getLogger("veil.worker")
 
 
 def register_tasks(app: Celery, settings: Settings) -> ProcessLocal:
@@ -27,10 +32,21 @@ def register_tasks(app: Celery, settings: Settings) -> ProcessLocal:
         # broken model stops the worker at start-up and the first job does not pay for the session.
         context().anonymizer.detector  # noqa: B018
 
+    def ring_webhooks(job: uuid.UUID) -> None:
+        # After the status change committed. Never lets the job fail: a lost ring is the sweeper's to repeat.
+        try:
+            with context().engine.connect() as conn:
+                due = due_for_job(conn, job)
+        except Exception as exc:  # the database is unreachable: the sweeper finds the rows later
+            log.warning("webhook doorbell skipped", extra={"job_id": str(job), "error": type(exc).__name__})
+            return
+        publisher.publish(TaskName.deliver_webhook, due)
+
     @app.task(name=TaskName.anonymize_image.value)
     def anonymize_image(job_id: str) -> str:
         job = uuid.UUID(job_id)
-        outcome = run_image_job(context(), job)
+        outcome = run_image_job(context(), job, on_claimed=ring_webhooks)
+        ring_webhooks(job)
         if outcome is Outcome.retry:
             # A short jittered pause, then a fresh message: never a Celery countdown (ETA tasks are
             # duplicated or lost on Redis, celery#2481), and the attempt cap lives in the database.
@@ -41,10 +57,15 @@ def register_tasks(app: Celery, settings: Settings) -> ProcessLocal:
     @app.task(name=TaskName.reap.value)
     def reap() -> dict[str, int]:
         ctx = context()
-        report = reap_once(engine=ctx.engine, storage=ctx.storage, settings=ctx.settings,
-                           publish=lambda ids: publisher.publish(TaskName.anonymize_image, ids),
-                           queue_depth=lambda: publisher.queue_depth(TaskName.anonymize_image))
-        return {"requeued": report.requeued, "dead": report.dead, "republished": report.republished}
+        report = reap_and_publish(engine=ctx.engine, storage=ctx.storage, settings=ctx.settings,
+                                  publisher=publisher)
+        return {"requeued": report.requeued, "dead": report.dead, "republished": report.republished,
+                "webhooks_published": len(report.webhooks_published)}
+
+    @app.task(name=TaskName.deliver_webhook.value)
+    def deliver_webhook(delivery_id: str) -> str:
+        ctx = context()
+        return deliver(ctx.engine, uuid.UUID(delivery_id), ctx.settings).value
 
     return context
 

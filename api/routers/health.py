@@ -11,7 +11,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
 from api.problems import PROBLEM_JSON
-from api.schemas import Health
+from api.schemas import Health, problem_responses
 
 if TYPE_CHECKING:
     from celery import Celery
@@ -24,7 +24,7 @@ def healthz() -> Health:
     return Health(status="ok")
 
 
-@router.get("/readyz", response_model=Health, responses={503: {"description": "A dependency is down"}})
+@router.get("/readyz", response_model=Health, responses=problem_responses(503))
 def readyz(request: Request) -> Health | JSONResponse:
     state = request.app.state
     checks = {"database": _check(lambda: _ping_db(state.engine)),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
@@ -14,28 +14,18 @@ from api.auth import ReadJobs, WriteJobs
 from api.body_limit import BodyTooLarge
 from api.deps import PublisherDep, SessionDep, SettingsDep, StorageDep
 from api.problems import Problem
-from api.schemas import DetectionsOut, JobOut, JobPage
-from api.submissions import parse_callback_url, parse_options, parse_subject_refs, submit
+from api.schemas import DetectionsOut, JobOut, JobPage, problem_responses
+from api.submissions import MAX_SUBJECT_REFS, parse_callback_url, parse_options, parse_subject_refs, submit
+from api.upload_schema import upload_openapi
 from shared import audit, job_queries
+from shared.queues import TaskName
 from shared.states import JobStatus
 from shared.tables import Job
+from shared.webhook_outbox import due_for_job
 
-router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
+router = APIRouter(prefix="/v1/jobs", tags=["jobs"], responses=problem_responses(401, 403, 404, 422, 429, 503))
 
-_UPLOAD_SCHEMA: dict[str, Any] = {
-    "requestBody": {
-        "required": True,
-        "content": {"multipart/form-data": {"schema": {
-            "type": "object", "required": ["file"],
-            "properties": {
-                "file": {"type": "string", "format": "binary", "description": "JPEG, PNG or WebP."},
-                "options": {"type": "string", "description": "JSON: targets, mask, padding, threshold, format."},
-                "subject_refs": {"type": "string", "description": "JSON object, e.g. {\"vehicle\": \"V-12\"}."},
-                "callback_url": {"type": "string", "description": "http(s) URL to post signed status changes to."},
-            },
-        }}},
-    }
-}
+_UPLOAD_SCHEMA = upload_openapi(MAX_SUBJECT_REFS)
 
 
 def _job_or_404(session: SessionDep, tenant: str, job_id: uuid.UUID) -> Job:
@@ -46,8 +36,8 @@ def _job_or_404(session: SessionDep, tenant: str, job_id: uuid.UUID) -> Job:
 
 
 @router.post("", status_code=202, response_model=JobOut, openapi_extra=_UPLOAD_SCHEMA,
-             responses={409: {"description": "Idempotency-Key reused"}, 413: {"description": "Too large"},
-                        415: {"description": "Not an image"}})
+             responses={200: {"model": JobOut, "description": "Replay: the job this Idempotency-Key made before"},
+                        **problem_responses(400, 409, 413, 415)})
 async def create_job(
     request: Request, response: Response, session: SessionDep, storage: StorageDep, publisher: PublisherDep,
     settings: SettingsDep, principal: WriteJobs,
@@ -87,7 +77,7 @@ def _text(value: object) -> str | None:
     raise Problem(422, "invalid_field", "options and subject_refs must be text fields, not files.")
 
 
-@router.get("", response_model=JobPage)
+@router.get("", response_model=JobPage, responses=problem_responses(400))
 def list_jobs(
     session: SessionDep, principal: ReadJobs,
     status: JobStatus | None = None,
@@ -108,7 +98,8 @@ def get_job(job_id: uuid.UUID, session: SessionDep, principal: ReadJobs) -> JobO
 
 
 @router.get("/{job_id}/result", response_class=FileResponse,
-            responses={200: {"content": {"image/*": {}}}, 409: {"description": "No result yet"}})
+            responses={200: {"content": {"image/jpeg": {}, "image/png": {}, "image/webp": {}}},
+                       **problem_responses(409)})
 def get_result(job_id: uuid.UUID, session: SessionDep, storage: StorageDep, principal: ReadJobs) -> FileResponse:
     job = _job_or_404(session, principal.tenant_id, job_id)
     if job.status != JobStatus.succeeded.value or job.output_key is None:
@@ -132,10 +123,13 @@ def get_detections(job_id: uuid.UUID, session: SessionDep, principal: ReadJobs) 
 
 
 @router.delete("/{job_id}", status_code=204, response_class=Response)
-def delete_job(job_id: uuid.UUID, session: SessionDep, storage: StorageDep, principal: WriteJobs) -> Response:
+def delete_job(job_id: uuid.UUID, session: SessionDep, storage: StorageDep, publisher: PublisherDep,
+               principal: WriteJobs) -> Response:
     """Cancel the job if it is queued or running, and delete its input and output."""
     job = _job_or_404(session, principal.tenant_id, job_id)
-    job_queries.cancel(session=session, tenant_id=principal.tenant_id, job_id=job.id)
+    if job_queries.cancel(session=session, tenant_id=principal.tenant_id, job_id=job.id):
+        # Committed: now ring for the `job.cancelled` webhook (the sweeper rings again if this is lost).
+        publisher.publish(TaskName.deliver_webhook, due_for_job(session, job.id))
     session.refresh(job)
     for key in (job.input_key, job.output_key):
         if key is not None:

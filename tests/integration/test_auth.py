@@ -160,7 +160,10 @@ def test_storage_quota_and_tenant_upload_limit(settings: Settings, engine: Engin
         assert full.status_code == 413 and full.json()["code"] == "storage_quota_exceeded"
         big = client.post("/v1/jobs", files={"file": ("c.jpg", data + data[:100])})
         assert big.status_code == 413 and big.json()["code"] == "payload_too_large"
-    assert len([k for k in stored_keys(settings) if k.startswith("inputs/")]) == 1
+        accepted = client.get("/v1/jobs").json()["items"]
+    # One job, and whatever is stored (its input, or its output once a worker got to it) is that job's.
+    assert len(accepted) == 1
+    assert stored_keys(settings) and all(accepted[0]["id"] in key for key in stored_keys(settings))
 
 
 def test_audit_log_records_who_did_what(client: TestClient, worker: WorkerProcess, engine: Engine,

@@ -33,7 +33,8 @@ def insert_job(engine: Engine, settings: Settings, *, publish_age_s: float = 0, 
     storage.put_file(key, _write_tmp(settings, astronaut_jpeg()))
     with Session(engine) as session:
         tenants.ensure(session=session, tenant_id=TENANT)
-    job = Job(id=job_id, tenant_id=TENANT, input_key=key, input_media_type="image/jpeg", max_attempts=settings.max_attempts,
+    job = Job(id=job_id, tenant_id=TENANT, input_key=key, input_media_type="image/jpeg",
+              max_attempts=settings.max_attempts,
               last_published_at=utcnow() - timedelta(seconds=publish_age_s), **values)
     with Session(engine) as session:
         session.add(job)
