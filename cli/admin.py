@@ -85,11 +85,12 @@ def keys_create(
 @keys_app.command("list")
 def keys_list(tenant: Annotated[str | None, typer.Option()] = None) -> None:
     with _session() as session:
-        table = Table("id", "tenant", "name", "scopes", "created", "expires", "revoked", "last used")
+        table = Table("tenant", "name", "scopes", "expires", "revoked", "last used")
+        table.add_column("id", no_wrap=True, min_width=16)
         for k in api_keys.list_keys(session=session, tenant_id=tenant):
-            table.add_row(k.id, k.tenant_id, k.name or "", " ".join(k.scopes), *(
-                v.isoformat(timespec="seconds") if v else "" for v in (
-                    k.created_at, k.expires_at, k.revoked_at, k.last_used_at)))
+            table.add_row(k.tenant_id, k.name or "", " ".join(k.scopes), *(
+                v.isoformat(timespec="minutes") if v else "" for v in (k.expires_at, k.revoked_at, k.last_used_at)),
+                k.id)
         out.print(table)
 
 
