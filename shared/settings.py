@@ -47,6 +47,12 @@ class Settings(BaseSettings):
     task_time_limit_seconds: int = Field(600, gt=0)
     visibility_timeout_seconds: int = Field(3600, gt=0)
     keep_originals_hours: float = Field(0.0, ge=0, description="0 deletes an upload once its job succeeds.")
+    keep_failed_inputs_days: float = Field(7.0, ge=0, description="Days an upload of a failed job is kept.")
+    keep_outputs_days: float | None = Field(None, ge=0, description="Days outputs are kept; None: until deleted.")
+    keep_access_archives_days: float = Field(7.0, gt=0, description="Days a data-subject access archive is kept.")
+    erasure_grace_seconds: float = Field(
+        60.0, ge=0, description="Wait before an erasure's second sweep, which catches late writes."
+    )
 
     requests_per_minute: int | None = Field(
         600, ge=1, description="Per-tenant request rate limit unless the tenant sets its own; None: unlimited."

@@ -2,7 +2,8 @@
 
 from shared.tables.base import metadata
 from shared.tables.job import Job
+from shared.tables.subject_requests import SubjectRequest
 from shared.tables.tenancy import ApiKey, AuditEvent, Tenant
 from shared.tables.webhooks import WebhookDelivery
 
-__all__ = ["ApiKey", "AuditEvent", "Job", "Tenant", "WebhookDelivery", "metadata"]
+__all__ = ["ApiKey", "AuditEvent", "Job", "SubjectRequest", "Tenant", "WebhookDelivery", "metadata"]

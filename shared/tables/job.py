@@ -20,6 +20,7 @@ class Job(SQLModel, table=True):
         UniqueConstraint("tenant_id", "idempotency_key", name="uq_job_tenant_idempotency_key"),
         Index("ix_job_tenant_created", "tenant_id", "created_at", "id"),
         Index("ix_job_status_lease", "status", "lease_expires_at"),
+        Index("ix_job_tenant_recorded", "tenant_id", "recorded_at"),
         CheckConstraint(
             "status IN (" + ", ".join(f"'{s.value}'" for s in JobStatus) + ")", name="status_known"
         ),
@@ -50,6 +51,9 @@ class Job(SQLModel, table=True):
     output_key: str | None = Field(default=None, max_length=512)
     output_media_type: str | None = Field(default=None, max_length=64)
     output_bytes: int | None = Field(default=None, sa_type=BigInteger)
+    output_expires_at: datetime | None = _ts()
+    # When the footage was recorded, as the uploader says: lets erasure match "vehicle X, 08:00-09:00".
+    recorded_at: datetime | None = _ts()
     callback_url: str | None = Field(default=None, max_length=2048)
 
     options: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
