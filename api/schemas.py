@@ -39,6 +39,8 @@ class JobOut(BaseModel):
     input_bytes: int | None
     input_retained: bool
     input_expires_at: datetime | None
+    output_expires_at: datetime | None
+    recorded_at: datetime | None
     output_media_type: str | None
     timings_ms: dict[str, Any] | None
     manifest: dict[str, Any] | None
@@ -55,6 +57,8 @@ class JobOut(BaseModel):
             input_media_type=job.input_media_type, input_bytes=job.input_bytes,
             input_retained=job.input_key is not None,
             input_expires_at=job.input_expires_at if job.input_key is not None else None,
+            output_expires_at=job.output_expires_at if job.output_key is not None else None,
+            recorded_at=job.recorded_at,
             output_media_type=job.output_media_type, timings_ms=job.timings, manifest=job.manifest,
             error=JobError(code=job.error_code, message=job.error_message) if job.error_code else None,
             links=JobLinks(self=base, result=f"{base}/result", detections=f"{base}/detections"),

@@ -7,6 +7,7 @@ import json
 import logging
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, BinaryIO
 
 from pydantic import ValidationError
@@ -62,6 +63,18 @@ def parse_subject_refs(raw: str | None) -> dict[str, str]:
     return {k: str(v).strip() for k, v in value.items()}
 
 
+def parse_recorded_at(raw: str | None) -> datetime | None:
+    if raw is None or raw.strip() == "":
+        return None
+    try:
+        moment = datetime.fromisoformat(raw.strip())
+    except ValueError:
+        raise Problem(422, "invalid_recorded_at", "recorded_at must be an ISO 8601 date and time.") from None
+    if moment.tzinfo is None:
+        raise Problem(422, "invalid_recorded_at", "recorded_at needs a UTC offset, e.g. 2026-03-03T08:15:00+01:00.")
+    return moment
+
+
 def parse_callback_url(raw: str | None, settings: Settings) -> str | None:
     if raw is None or raw.strip() == "":
         return None
@@ -80,7 +93,8 @@ def _is_identifier_value(value: object) -> bool:
 
 def submit(*, session: Session, storage: Storage, publisher: Publisher, settings: Settings, principal: Principal,
            upload: BinaryIO, options: JobOptions, subject_refs: dict[str, str],
-           idempotency_key: str | None, callback_url: str | None = None) -> Submission:
+           idempotency_key: str | None, callback_url: str | None = None,
+           recorded_at: datetime | None = None) -> Submission:
     tenant_id = principal.tenant_id
     if idempotency_key is not None:
         replay = job_queries.get_by_idempotency_key(session=session, tenant_id=tenant_id, key=idempotency_key)
@@ -123,7 +137,7 @@ def submit(*, session: Session, storage: Storage, publisher: Publisher, settings
               input_key=key, input_media_type=media_type(image_format), input_bytes=stored.size,
               input_sha256=stored.sha256, options=options_json, max_attempts=settings.max_attempts,
               subject_ref_hashes=hash_subject_refs(subject_refs, settings.subject_key),
-              callback_url=callback_url, last_published_at=utcnow())
+              callback_url=callback_url, recorded_at=recorded_at, last_published_at=utcnow())
     try:
         job, created = job_queries.insert(session=session, job=job)
     except BaseException:

@@ -51,6 +51,8 @@ def upload_openapi(max_subject_refs: int) -> dict[str, Any]:
                             "description": "Identifiers such as a driver or vehicle id, for data-subject "
                                            "requests; stored only as keyed hashes.",
                         },
+                        "recorded_at": {"type": "string", "format": "date-time",
+                                        "description": "When the footage was recorded (ISO 8601 with offset)."},
                         "callback_url": {"type": "string", "format": "uri", "maxLength": 2048,
                                          "description": "http(s) URL for signed status changes; loopback "
                                                         "and private addresses are refused."},

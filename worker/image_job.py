@@ -108,6 +108,8 @@ def run_image_job(ctx: WorkerContext, job_id: uuid.UUID, *,
         timings={**{k: round(v, 2) for k, v in result.timings_ms.items()}, "total": round(elapsed_ms, 2)},
         progress=1.0,
         input_expires_at=utcnow() + timedelta(hours=settings.keep_originals_hours),
+        output_expires_at=(utcnow() + timedelta(days=settings.keep_outputs_days)
+                           if settings.keep_outputs_days is not None else None),
         error_code=None,
         error_message=None,
     )
@@ -129,7 +131,7 @@ def _load_input(ctx: WorkerContext, job_id: uuid.UUID) -> _Input:
 
 def _fail(ctx: WorkerContext, claim: job_claims.Claim, code: ReasonCode, message: str) -> None:
     job_claims.finalize(ctx.engine, claim, JobStatus.failed, error_code=code.value, error_message=message,
-                        input_expires_at=utcnow())
+                        input_expires_at=utcnow() + timedelta(days=ctx.settings.keep_failed_inputs_days))
     log.info("job failed", extra={"job_id": str(claim.job_id), "reason": code.value})
 
 

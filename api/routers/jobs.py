@@ -15,7 +15,14 @@ from api.body_limit import BodyTooLarge
 from api.deps import PublisherDep, SessionDep, SettingsDep, StorageDep
 from api.problems import Problem
 from api.schemas import DetectionsOut, JobOut, JobPage, problem_responses
-from api.submissions import MAX_SUBJECT_REFS, parse_callback_url, parse_options, parse_subject_refs, submit
+from api.submissions import (
+    MAX_SUBJECT_REFS,
+    parse_callback_url,
+    parse_options,
+    parse_recorded_at,
+    parse_subject_refs,
+    submit,
+)
 from api.upload_schema import upload_openapi
 from shared import audit, job_queries
 from shared.queues import TaskName
@@ -57,10 +64,11 @@ async def create_job(
         options = parse_options(_text(form.get("options")))
         refs = parse_subject_refs(_text(form.get("subject_refs")))
         callback = parse_callback_url(_text(form.get("callback_url")), settings)
+        recorded_at = parse_recorded_at(_text(form.get("recorded_at")))
         result = await run_in_threadpool(
             submit, session=session, storage=storage, publisher=publisher, settings=settings,
             principal=principal, upload=upload.file, options=options, subject_refs=refs,
-            idempotency_key=idempotency_key, callback_url=callback,
+            idempotency_key=idempotency_key, callback_url=callback, recorded_at=recorded_at,
         )
     finally:
         await form.close()
