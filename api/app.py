@@ -7,7 +7,7 @@ from fastapi import FastAPI
 from api.body_limit import BodyLimitMiddleware
 from api.problems import install_problem_handlers
 from api.request_log import RequestLogMiddleware
-from api.routers import health, jobs
+from api.routers import health, jobs, subject_requests
 from shared.db import make_engine
 from shared.logging_setup import configure_logging
 from shared.rate_limit import make_rate_limiter
@@ -37,4 +37,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(RequestLogMiddleware)
     app.include_router(health.router)
     app.include_router(jobs.router)
+    app.include_router(subject_requests.router)
     return app

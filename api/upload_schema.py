@@ -8,9 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from api.subject_request_schemas import NOT_BLANK as _NOT_BLANK
 from shared.job_options import JobOptions
-
-_NOT_BLANK = r"\S"
 
 
 def _inline_defs(schema: dict[str, Any]) -> dict[str, Any]:

@@ -45,7 +45,7 @@ def spawn(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[b
 
 def stop(proc: subprocess.Popen[bytes]) -> None:
     if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGTERM)
+        proc.send_signal(signal.SIGTERM)  # main process only: it stops its own children
         try:
             proc.wait(timeout=30)
         except subprocess.TimeoutExpired:
@@ -63,7 +63,7 @@ def wait_until(predicate, timeout: float, what: str) -> None:  # type: ignore[no
 
 
 @contextlib.contextmanager
-def production_service(work: Path, port: int) -> Iterator[str]:
+def production_service(work: Path, port: int) -> Iterator[tuple[str, str]]:
     from tests.support.services import create_database, throwaway_postgres, throwaway_redis
 
     with contextlib.ExitStack() as stack:
@@ -73,32 +73,44 @@ def production_service(work: Path, port: int) -> Iterator[str]:
         env = {**os.environ, "VEIL_DATABASE_URL": db, "VEIL_BROKER_URL": redis,
                "VEIL_STORAGE_ROOT": str(work / "storage"), "VEIL_DATA_DIR": str(work / "data")}
         subprocess.run([sys.executable, "-m", "cli.main", "db", "upgrade"], cwd=REPO, env=env, check=True)
+        key = make_key(env)
         worker = spawn(["worker", "--concurrency", "1"], env, work / "worker.log")
         api = spawn(["api", "--port", str(port)], env, work / "api.log")
         try:
             wait_until(lambda: b" ready." in (work / "worker.log").read_bytes(), 120, "the worker")
             wait_until(lambda: httpx.get(f"http://127.0.0.1:{port}/readyz").status_code == 200, 60, "the API")
-            yield f"http://127.0.0.1:{port}"
+            yield f"http://127.0.0.1:{port}", key
         finally:
             stop(api)
             stop(worker)
 
 
 @contextlib.contextmanager
-def embedded_service(work: Path, port: int) -> Iterator[str]:
-    env = {**os.environ, "VEIL_DATA_DIR": str(work / "data"), "VEIL_API_PORT": str(port)}
+def embedded_service(work: Path, port: int) -> Iterator[tuple[str, str]]:
+    env = {**os.environ, "VEIL_DATA_DIR": str(work / "data"), "VEIL_API_PORT": str(port),
+           "VEIL_REQUESTS_PER_MINUTE": "1000000"}
     serve = spawn(["serve"], env, work / "serve.log")
     try:
         wait_until(lambda: httpx.get(f"http://127.0.0.1:{port}/readyz").status_code == 200
                    and b"ready." in (work / "serve.log").read_bytes(), 120, "veil serve")
-        yield f"http://127.0.0.1:{port}"
+        yield f"http://127.0.0.1:{port}", (work / "data" / "api-key").read_text().strip()
     finally:
         stop(serve)
 
 
-def through_service(base: str, paths: list[Path], out: Path) -> tuple[float, dict[str, int]]:
+def make_key(env: dict[str, str]) -> str:
+    """A tenant with no rate limit and a key for it, made with the CLI as an operator would."""
+    run = [sys.executable, "-m", "cli.main"]
+    subprocess.run([*run, "tenants", "create", "bench", "--requests-per-minute", "1000000"], cwd=REPO, env=env,
+                   check=True, capture_output=True)
+    made = subprocess.run([*run, "keys", "create", "--tenant", "bench", "--scope", "admin"], cwd=REPO, env=env,
+                          check=True, capture_output=True, text=True)
+    return made.stdout.strip().splitlines()[-1]
+
+
+def through_service(base: str, key: str, paths: list[Path], out: Path) -> tuple[float, dict[str, int]]:
     out.mkdir(parents=True, exist_ok=True)
-    with httpx.Client(base_url=base, timeout=60) as client:
+    with httpx.Client(base_url=base, timeout=60, headers={"Authorization": f"Bearer {key}"}) as client:
         start = time.perf_counter()
         ids = []
         for path in paths:
@@ -149,8 +161,8 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="veil-bench-"))
     try:
         service = production_service if args.mode == "production" else embedded_service
-        with service(work, free_port()) as base:
-            service_s, counts = through_service(base, paths, work / "service-out")
+        with service(work, free_port()) as (base, key):
+            service_s, counts = through_service(base, key, paths, work / "service-out")
         engine_s = in_process(paths, work / "engine-out")
     finally:
         shutil.rmtree(work, ignore_errors=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -13,6 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from cli.admin import keys_app, tenants_app
+from cli.gdpr import gdpr_app
 from shared.settings import get_settings
 
 app = typer.Typer(help="Veil: find and mask faces in vehicle-camera footage.", no_args_is_help=True)
@@ -20,6 +22,7 @@ db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(tenants_app, name="tenants")
 app.add_typer(keys_app, name="keys")
+app.add_typer(gdpr_app, name="gdpr")
 console = Console(stderr=True)
 
 
@@ -48,7 +51,8 @@ def api(host: Annotated[str | None, typer.Option()] = None,
 
 @app.command()
 def worker(
-    queues: Annotated[str, typer.Option(help="Comma-separated queues to consume.")] = "images,maintenance,webhooks",
+    queues: Annotated[str, typer.Option(help="Comma-separated queues to consume.")] = (
+        "images,maintenance,webhooks,gdpr"),
     concurrency: Annotated[int | None, typer.Option(help="Worker processes.")] = None,
     beat: Annotated[bool, typer.Option(help="Also schedule the periodic sweeper (run one per deployment).")] = False,
 ) -> None:
@@ -69,7 +73,7 @@ def worker(
 
 @app.command()
 def reap() -> None:
-    """Run one pass of the sweeper: requeue expired leases, republish stale jobs, purge expired originals."""
+    """Run one pass of the sweeper: requeue expired leases, republish stale work, purge what retention ends."""
     from shared.db import make_engine
     from shared.storage import make_storage
     from worker.celery_app import create_celery
@@ -79,9 +83,11 @@ def reap() -> None:
     settings = get_settings()
     report = reap_and_publish(engine=make_engine(settings), storage=make_storage(settings.resolved_storage_root),
                               settings=settings, publisher=Publisher(create_celery(settings)))
-    table = Table("requeued", "dead", "republished", "inputs deleted", "orphans deleted", "webhooks sent")
+    table = Table("requeued", "dead", "republished", "inputs deleted", "outputs deleted", "archives deleted",
+                  "orphans deleted", "webhooks sent")
     table.add_row(*(str(v) for v in (report.requeued, report.dead, report.republished, report.inputs_deleted,
-                                     report.orphans_deleted, len(report.webhooks_published))))
+                                     report.outputs_deleted, report.archives_deleted, report.orphans_deleted,
+                                     len(report.webhooks_published))))
     Console().print(table)
 
 
@@ -99,7 +105,11 @@ def serve(port: Annotated[int | None, typer.Option()] = None) -> None:
     engine = make_engine(settings)
     upgrade(engine)
     key = ensure_local_key(engine, settings)
-    worker_proc = subprocess.Popen([sys.executable, "-m", "cli.main", "worker", "--beat"])
+    # The worker gets its own session: a Ctrl-C or a signal to our process group must reach only its main
+    # process, which then stops its pool children itself. Signalled all at once, billiard can deadlock on
+    # shutdown (a child dies holding the task queue's lock) and leave the worker hanging forever.
+    worker_proc = subprocess.Popen([sys.executable, "-m", "cli.main", "worker", "--beat"],
+                                   start_new_session=True, preexec_fn=_die_with_parent)
     url = settings.public_url or f"http://{settings.api_host}:{port or settings.api_port}"
     console.print(f"[bold green]Veil is up:[/] {url}  (API docs at {url}/docs)")
     console.print(f"API key for tenant 'local' (also in {key.path}): {key.value}")
@@ -109,9 +119,19 @@ def serve(port: Annotated[int | None, typer.Option()] = None) -> None:
     finally:
         worker_proc.terminate()
         try:
-            worker_proc.wait(timeout=20)
+            worker_proc.wait(timeout=30)
         except subprocess.TimeoutExpired:
-            worker_proc.kill()
+            os.killpg(worker_proc.pid, signal.SIGKILL)
+            worker_proc.wait()
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: ask Linux to send SIGTERM if `veil serve` itself is killed outright."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        PR_SET_PDEATHSIG = 1
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 @app.command()

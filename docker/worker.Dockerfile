@@ -1,7 +1,7 @@
 # syntax=docker/dockerfile:1
 # Veil Celery worker, CPU inference (onnxruntime). Build from the repository root:
 #   docker build -f docker/worker.Dockerfile -t veil-worker .
-# docker-compose.yml also runs it as the `reaper` (`--queues maintenance --beat`).
+# docker-compose.yml also runs it as the `reaper` (`--queues maintenance,webhooks,gdpr --beat`).
 
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 
@@ -45,4 +45,4 @@ RUN groupadd --system --gid 10001 veil \
 COPY --from=build /opt/venv /opt/venv
 WORKDIR /var/lib/veil
 USER 10001:10001
-CMD ["veil", "worker", "--queues", "images,maintenance"]
+CMD ["veil", "worker", "--queues", "images,maintenance,webhooks,gdpr"]

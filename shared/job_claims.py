@@ -76,6 +76,8 @@ def claim(engine: Engine, job_id: uuid.UUID, *, lease_seconds: int) -> Claim | N
                 lease_expires_at=None,
                 finished_at=now,
                 updated_at=now,
+                # Like the reaper's dead path: nothing will read the unmasked original again.
+                input_expires_at=now,
             )
         ).rowcount
         if dead == 1:

@@ -39,12 +39,14 @@ def celery_config(settings: Settings) -> dict[str, Any]:
     }
     if settings.uses_embedded_broker:
         folder = settings.broker_folder
-        for sub in ("queue", "processed"):
+        for sub in ("queue", "processed", "control"):
             (folder / sub).mkdir(parents=True, exist_ok=True)
         config["broker_transport_options"] = {
             "data_folder_in": str(folder / "queue"),
             "data_folder_out": str(folder / "queue"),
             "processed_folder": str(folder / "processed"),
+            # Exchange bindings live here; kombu's default is a `control` folder in the working directory.
+            "control_folder": str(folder / "control"),
             "store_processed": False,
             # The filesystem transport polls; its 1 s default would cap the embedded service at a job a second.
             "polling_interval": 0.05,

@@ -68,6 +68,8 @@ def run_image_job(ctx: WorkerContext, job_id: uuid.UUID, *,
     if on_claimed is not None:
         on_claimed(job_id)
     job_input = _load_input(ctx, job_id)
+    if job_input is None:  # erased between our claim and now: there is nothing left to work on
+        return Outcome.lost
     if job_input.key is None or not ctx.storage.exists(job_input.key):
         _fail(ctx, claim, ReasonCode.input_missing, "The uploaded file is no longer stored.")
         return Outcome.failed
@@ -122,11 +124,10 @@ def run_image_job(ctx: WorkerContext, job_id: uuid.UUID, *,
     return Outcome.succeeded
 
 
-def _load_input(ctx: WorkerContext, job_id: uuid.UUID) -> _Input:
+def _load_input(ctx: WorkerContext, job_id: uuid.UUID) -> _Input | None:
     with Session(ctx.engine) as session:
         job = session.get(Job, job_id)
-        assert job is not None  # we hold its lease, and rows are only deleted by erasure after cancelling
-        return _Input(key=job.input_key, options=JobOptions.model_validate(job.options))
+        return None if job is None else _Input(key=job.input_key, options=JobOptions.model_validate(job.options))
 
 
 def _fail(ctx: WorkerContext, claim: job_claims.Claim, code: ReasonCode, message: str) -> None:

@@ -2,7 +2,11 @@
 
 - running jobs whose lease expired go back to `queued` (or `dead` past the attempt cap) and are republished;
 - queued jobs that waited too long are republished (Redis may have lost the message; Postgres did not);
-- originals past their retention time are deleted;
+- originals, anonymized outputs and access archives past their retention times are deleted (one function
+  per kind; nothing not yet due is touched);
+- access requests whose message was lost, or whose attempt died, are published again;
+- erasure requests are published when their message may be lost, their pass died, or their second sweep is
+  due (the grace period after the first pass has passed): the only way that sweep starts;
 - objects a crashed or losing attempt wrote beside a finished job's output are deleted;
 - webhook deliveries that are due (new, or waiting out a retry's backoff) are published: the only way a
   retry is scheduled, since Celery countdowns are not trusted on Redis.
@@ -22,6 +26,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col
 
 from shared.errors import ReasonCode
+from shared.gdpr.retention import purge_expired_archives, purge_expired_outputs
 from shared.queues import TaskName
 from shared.settings import Settings
 from shared.states import TERMINAL, JobStatus
@@ -29,6 +34,8 @@ from shared.storage import Storage
 from shared.tables import Job
 from shared.timeutil import utcnow
 from shared.webhook_outbox import enqueue_job_events
+from worker.gdpr_access import republishable
+from worker.gdpr_erasure import due_erasures
 from worker.publisher import Publisher
 from worker.webhook_delivery import due_deliveries
 
@@ -46,13 +53,19 @@ class ReapReport:
     republished: int = 0
     inputs_deleted: int = 0
     orphans_deleted: int = 0
+    outputs_deleted: int = 0
+    archives_deleted: int = 0
     published: list[uuid.UUID] = field(default_factory=list)
     webhooks_published: list[uuid.UUID] = field(default_factory=list)
+    access_published: list[uuid.UUID] = field(default_factory=list)
+    erasures_published: list[uuid.UUID] = field(default_factory=list)
 
 
 def reap_once(*, engine: Engine, storage: Storage, settings: Settings, publish: Publish,
               queue_depth: QueueDepth = lambda: None, publish_webhooks: Publish | None = None,
-              webhook_queue_depth: QueueDepth = lambda: None) -> ReapReport:
+              webhook_queue_depth: QueueDepth = lambda: None, publish_access: Publish | None = None,
+              access_queue_depth: QueueDepth = lambda: None, publish_gdpr: Publish | None = None,
+              gdpr_queue_depth: QueueDepth = lambda: None) -> ReapReport:
     """One pass. `queue_depth` (messages waiting in the broker) keeps a long backlog from being republished
     over and over: only as many stale jobs as the broker is short of are sent again. The same holds for
     due webhook deliveries and `webhook_queue_depth`."""
@@ -63,14 +76,27 @@ def reap_once(*, engine: Engine, storage: Storage, settings: Settings, publish: 
     if publish_webhooks is not None:
         due = _due_webhooks(engine, webhook_queue_depth())
         report.webhooks_published = publish_webhooks(due) if due else []
+    if publish_access is not None:
+        lost = republishable(engine, settings, access_queue_depth())
+        report.access_published = publish_access(lost) if lost else []
+    if publish_gdpr is not None:
+        erasures = due_erasures(engine, settings, gdpr_queue_depth())
+        report.erasures_published = publish_gdpr(erasures) if erasures else []
     _purge_expired_inputs(engine, storage, report)
+    report.outputs_deleted = purge_expired_outputs(engine, storage, batch=BATCH)
+    report.archives_deleted = purge_expired_archives(engine, storage, batch=BATCH)
     _delete_orphans(engine, storage, report)
     if any((report.requeued, report.dead, report.republished, report.inputs_deleted, report.orphans_deleted,
-            report.webhooks_published)):
+            report.webhooks_published, report.outputs_deleted, report.archives_deleted, report.access_published,
+            report.erasures_published)):
         log.info("reaped", extra={"requeued": report.requeued, "dead": report.dead,
                                   "republished": report.republished, "inputs_deleted": report.inputs_deleted,
+                                  "outputs_deleted": report.outputs_deleted,
+                                  "archives_deleted": report.archives_deleted,
                                   "orphans_deleted": report.orphans_deleted,
-                                  "webhooks_published": len(report.webhooks_published)})
+                                  "webhooks_published": len(report.webhooks_published),
+                                  "access_published": len(report.access_published),
+                                  "erasures_published": len(report.erasures_published)})
     return report
 
 
@@ -171,4 +197,8 @@ def reap_and_publish(*, engine: Engine, storage: Storage, settings: Settings, pu
         queue_depth=lambda: publisher.queue_depth(TaskName.anonymize_image),
         publish_webhooks=lambda ids: publisher.publish(TaskName.deliver_webhook, ids),
         webhook_queue_depth=lambda: publisher.queue_depth(TaskName.deliver_webhook),
+        publish_access=lambda ids: publisher.publish(TaskName.gdpr_access, ids),
+        access_queue_depth=lambda: publisher.queue_depth(TaskName.gdpr_access),
+        publish_gdpr=lambda ids: publisher.publish(TaskName.gdpr_erase, ids),
+        gdpr_queue_depth=lambda: publisher.queue_depth(TaskName.gdpr_erase),
     )

@@ -14,6 +14,8 @@ from shared.queues import TaskName
 from shared.settings import Settings
 from shared.webhook_outbox import due_for_job
 from worker.context import ProcessLocal, WorkerContext
+from worker.gdpr_access import build_access_archive
+from worker.gdpr_erasure import run_erasure
 from worker.image_job import Outcome, run_image_job
 from worker.publisher import Publisher
 from worker.reaper import reap_and_publish
@@ -60,12 +62,21 @@ def register_tasks(app: Celery, settings: Settings) -> ProcessLocal:
         report = reap_and_publish(engine=ctx.engine, storage=ctx.storage, settings=ctx.settings,
                                   publisher=publisher)
         return {"requeued": report.requeued, "dead": report.dead, "republished": report.republished,
-                "webhooks_published": len(report.webhooks_published)}
+                "webhooks_published": len(report.webhooks_published), "outputs_deleted": report.outputs_deleted,
+                "archives_deleted": report.archives_deleted}
 
     @app.task(name=TaskName.deliver_webhook.value)
     def deliver_webhook(delivery_id: str) -> str:
         ctx = context()
         return deliver(ctx.engine, uuid.UUID(delivery_id), ctx.settings).value
+
+    @app.task(name=TaskName.gdpr_erase.value)
+    def gdpr_erase(request_id: str) -> str:
+        return run_erasure(context(), uuid.UUID(request_id))
+
+    @app.task(name=TaskName.gdpr_access.value)
+    def gdpr_access(request_id: str) -> str:
+        return build_access_archive(context(), uuid.UUID(request_id)).value
 
     return context
 

@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
+from api import readiness
 from api.problems import PROBLEM_JSON
 from api.schemas import Health, problem_responses
 
@@ -31,7 +32,14 @@ def readyz(request: Request) -> Health | JSONResponse:
               "broker": _check(lambda: _ping_broker(state.celery)),
               "storage": _check(state.storage.check)}
     if all(v == "ok" for v in checks.values()):
-        return Health(status="ready", checks=checks)
+        # Advisory checks: a broker that may lose queued messages, or workers that stopped taking jobs,
+        # make the service degraded, not unready (200, so the API stays in the load balancer).
+        settings = state.settings
+        if settings.resolved_broker_url.startswith(readiness.REDIS_SCHEMES):
+            checks["broker_durability"] = readiness.broker_durability(settings.resolved_broker_url)
+        checks["queue"] = readiness.queue_health(state.engine, readiness.stall_seconds(settings))
+        degraded = any(v.startswith("degraded") for v in checks.values())
+        return Health(status="degraded" if degraded else "ready", checks=checks)
     body = {"type": "https://veil.dev/problems/not_ready", "title": "A dependency is unavailable.",
             "status": 503, "code": "not_ready", "checks": checks}
     return JSONResponse(body, status_code=503, media_type=PROBLEM_JSON)

@@ -100,7 +100,9 @@ class WorkerProcess:
 
     def stop(self) -> None:
         if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
+            # The main process only: it stops its pool children itself (a group-wide SIGTERM can deadlock
+            # billiard's shutdown when a child dies holding the task queue's lock).
+            self.proc.send_signal(signal.SIGTERM)
             try:
                 self.proc.wait(timeout=30)
             except subprocess.TimeoutExpired:
@@ -108,7 +110,7 @@ class WorkerProcess:
                 self.proc.wait(timeout=10)
 
 
-def start_worker(settings: Settings, log: Path, queues: str = "images,maintenance") -> WorkerProcess:
+def start_worker(settings: Settings, log: Path, queues: str = "images,maintenance,gdpr") -> WorkerProcess:
     handle = log.open("wb")
     proc = subprocess.Popen(
         [sys.executable, "-m", "cli.main", "worker", "--queues", queues, "--concurrency", "1"],
@@ -154,13 +156,21 @@ def client(settings: Settings, api_key: str) -> Iterator[TestClient]:
         yield c
 
 
+@pytest.fixture(scope="session")
+def subject_client(settings: Settings, engine: Engine) -> Iterator[TestClient]:
+    """The API as tenant `acme`, with a key that may only make data-subject requests."""
+    key = make_key(engine, TENANT, [Scope.subject_requests])
+    with TestClient(create_app(settings), headers={"Authorization": f"Bearer {key}"}) as c:
+        yield c
+
+
 @pytest.fixture(autouse=True)
 def clean_state(engine: Engine, settings: Settings) -> None:
     """Cross-process tests share committed rows, so start each test from an empty table and store."""
     with engine.begin() as conn:
-        conn.execute(text("TRUNCATE job, audit_event CASCADE"))
+        conn.execute(text("TRUNCATE job, audit_event, subject_request CASCADE"))
     root = settings.resolved_storage_root
-    for sub in ("inputs", "outputs"):
+    for sub in ("inputs", "outputs", "access"):
         target = root / sub
         if target.exists():
             subprocess.run(["rm", "-rf", str(target)], check=True)

@@ -44,11 +44,14 @@ def fuzz_key(engine: Engine) -> str:
 
 # Refusals that turn on what no schema can state, so the generic "schema-valid request rejected" check is
 # replaced by this precise one: whether uploaded bytes are an image, whether a callback URL resolves to a
-# public address (SSRF guard), whether the tenant's quota has room, whether an opaque cursor is one we issued.
+# public address (SSRF guard), whether the tenant's quota has room, whether an opaque cursor is one we issued,
+# whether one date comes before another.
 OPAQUE_REJECTIONS = {
     "POST /v1/jobs": {"unsupported_media_type", "invalid_callback_url", "payload_too_large",
                       "storage_quota_exceeded"},
     "GET /v1/jobs": {"invalid_cursor"},
+    # A recorded-at range that ends before it starts, or an offset that takes a time off the calendar.
+    "POST /v1/subject-requests": {"invalid_subject"},
 }
 
 

@@ -51,9 +51,27 @@ def test_serve_runs_a_job_end_to_end_without_external_services(tmp_path: Path) -
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
+    marker = f"VEIL_DATA_DIR={tmp_path / 'data'}".encode()
+    deadline = time.monotonic() + 30
+    while (left := _processes_with_env(marker)) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not left, "veil serve left its worker running"
     output = (tmp_path / "serve.log").read_text(errors="replace")
     assert f"Veil is up: http://127.0.0.1:{port}" in output
     assert key in output  # printed once for the person who started it
+
+
+def _processes_with_env(marker: bytes) -> list[int]:
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if marker in (entry / "environ").read_bytes().split(b"\0") and b"Z" not in (
+                        entry / "stat").read_bytes().split(b")")[-1][:3]:
+                    pids.append(int(entry.name))
+            except OSError:
+                continue
+    return pids
 
 
 def _wait_ready(base: str, proc: subprocess.Popen[bytes], log: Path) -> None:
