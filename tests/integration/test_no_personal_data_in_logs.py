@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import logging
+import time
 
 from fastapi.testclient import TestClient
 
@@ -14,7 +15,8 @@ from tests.integration.conftest import WorkerProcess, wait_for_status
 IDENTIFIERS = ["Jane-Doe", "DRV-998877", "B-XY-1234", "testclient", "secret-route-token"]
 
 
-def test_logs_of_a_full_run_hold_no_personal_data(client: TestClient, worker: WorkerProcess) -> None:
+def test_logs_of_a_full_run_hold_no_personal_data(client: TestClient, subject_client: TestClient,
+                                                   worker: WorkerProcess) -> None:
     buffer = io.StringIO()
     handler = logging.StreamHandler(buffer)
     handler.setFormatter(JsonFormatter())
@@ -38,6 +40,14 @@ def test_logs_of_a_full_run_hold_no_personal_data(client: TestClient, worker: Wo
         client.post("/v1/jobs", files={"file": ("Jane-Doe.txt", b"hello")}, data={"subject_refs": refs})
         client.post("/v1/jobs", files={"file": ("Jane-Doe.jpg", astronaut_jpeg())},
                     data={"subject_refs": '{"driver": {"nested": "DRV-998877"}}'})
+        # Data-subject requests name the same people: an access request and an erasure, through the worker.
+        subject = {"subject_refs": {"driver": "DRV-998877", "vehicle": "B-XY-1234"}}
+        access = subject_client.post("/v1/subject-requests", json={
+            "type": "access", "subject": subject, "reference": "Jane-Doe ticket 7"}).json()
+        erasure = subject_client.post("/v1/subject-requests", json={
+            "type": "erasure", "subject": subject, "reference": "Jane-Doe ticket 8"}).json()
+        for request_id, done in ((access["id"], {"completed"}), (erasure["id"], {"sweeping", "completed"})):
+            _wait_request(subject_client, request_id, done)
         client.delete(f"/v1/jobs/{good['id']}")
     finally:
         root.removeHandler(handler)
@@ -45,7 +55,16 @@ def test_logs_of_a_full_run_hold_no_personal_data(client: TestClient, worker: Wo
     api_logs = buffer.getvalue()
     worker_logs = worker.output()[worker_log_start:]
     assert '"logger": "veil.access"' in api_logs and "job accepted" in api_logs  # the capture did capture
-    assert good["id"] in worker_logs
+    assert good["id"] in worker_logs and "gdpr.erase" in worker_logs and "gdpr.access" in worker_logs
     for identifier in IDENTIFIERS:
         assert identifier not in api_logs, identifier
         assert identifier not in worker_logs, identifier
+
+
+def _wait_request(client: TestClient, request_id: str, statuses: set[str], timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if client.get(f"/v1/subject-requests/{request_id}").json()["status"] in statuses:
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"subject request did not reach {statuses}")
