@@ -33,7 +33,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.publisher = Publisher(app.state.celery)
     app.state.rate_limiter = make_rate_limiter(settings.resolved_broker_url)
     install_problem_handlers(app)
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_upload_bytes + FORM_OVERHEAD_BYTES)
+    # The kind (and so its own limit) is known only once the file starts to arrive: the body may be as large
+    # as the larger limit, and the upload is held to its kind's limit while it streams to storage.
+    largest = max(settings.max_upload_bytes, settings.max_video_upload_bytes)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=largest + FORM_OVERHEAD_BYTES)
     app.add_middleware(RequestLogMiddleware)
     app.include_router(health.router)
     app.include_router(jobs.router)

@@ -23,6 +23,19 @@ class JobLinks(BaseModel):
     detections: str
 
 
+class VideoProgress(BaseModel):
+    """Where a video job stands: updated a few times a second while it runs; final once it succeeded."""
+
+    frames_done: int
+    frames_total: int
+    fps: float | None
+    eta_seconds: float | None
+
+
+# The key inside the job's timings under which the video worker keeps its progress (see worker/video_job.py).
+VIDEO_PROGRESS_KEY = "video_progress"
+
+
 class JobOut(BaseModel):
     id: uuid.UUID
     status: JobStatus
@@ -43,6 +56,7 @@ class JobOut(BaseModel):
     recorded_at: datetime | None
     output_media_type: str | None
     timings_ms: dict[str, Any] | None
+    video: VideoProgress | None = None
     manifest: dict[str, Any] | None
     error: JobError | None
     links: JobLinks
@@ -50,6 +64,8 @@ class JobOut(BaseModel):
     @classmethod
     def of(cls, job: Job) -> JobOut:
         base = f"/v1/jobs/{job.id}"
+        timings = dict(job.timings or {})
+        progress = timings.pop(VIDEO_PROGRESS_KEY, None)
         return cls(
             id=job.id, status=JobStatus(job.status), kind=job.kind, created_at=job.created_at,
             updated_at=job.updated_at, started_at=job.started_at, finished_at=job.finished_at,
@@ -59,7 +75,9 @@ class JobOut(BaseModel):
             input_expires_at=job.input_expires_at if job.input_key is not None else None,
             output_expires_at=job.output_expires_at if job.output_key is not None else None,
             recorded_at=job.recorded_at,
-            output_media_type=job.output_media_type, timings_ms=job.timings, manifest=job.manifest,
+            output_media_type=job.output_media_type, timings_ms=timings or None,
+            video=VideoProgress.model_validate(progress) if isinstance(progress, dict) else None,
+            manifest=job.manifest,
             error=JobError(code=job.error_code, message=job.error_message) if job.error_code else None,
             links=JobLinks(self=base, result=f"{base}/result", detections=f"{base}/detections"),
         )

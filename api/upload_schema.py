@@ -41,7 +41,7 @@ def upload_openapi(max_subject_refs: int) -> dict[str, Any]:
                     "type": "object", "required": ["file"], "additionalProperties": False,
                     "properties": {
                         "file": {"type": "string", "format": "binary",
-                                 "description": "JPEG, PNG or WebP, judged by content."},
+                                 "description": "JPEG, PNG, WebP, MP4, MOV, MKV or AVI, judged by content."},
                         "options": _inline_defs(JobOptions.model_json_schema()),
                         "subject_refs": {
                             "type": "object", "maxProperties": max_subject_refs,

@@ -1,4 +1,4 @@
-"""`veil anonymize`: the service's engine, in-process, over local files."""
+"""`veil anonymize`: the service's engine, in-process, over local files (images and videos, told by content)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,9 @@ from shared.settings import Settings
 from worker.context import build_anonymizer
 from worker.engine.errors import EngineError
 from worker.engine.image_io import extension
-from worker.engine.pipeline import AnonymizeOptions
+from worker.engine.pipeline import AnonymizeOptions, ImageAnonymizer
+from worker.engine.video import VideoAnonymizer, VideoOptions, sniff_video_format
+from worker.video_job import container_name, video_limits
 
 
 @dataclass
@@ -22,11 +24,13 @@ class FileOutcome:
     error_code: str | None
 
 
-def output_path(out_dir: Path, source: Path, fmt: str, taken: set[Path]) -> Path:
-    candidate = out_dir / f"{source.stem}{extension(fmt)}"
+def output_path(out_dir: Path, source: Path, fmt: str, taken: set[Path], *, suffix: str | None = None) -> Path:
+    """`suffix` (with its dot) overrides the image format's extension, e.g. for a video container."""
+    ext = suffix if suffix is not None else extension(fmt)
+    candidate = out_dir / f"{source.stem}{ext}"
     n = 1
     while candidate in taken:  # two inputs with one stem (a/x.jpg, b/x.jpg) must not overwrite each other
-        candidate = out_dir / f"{source.stem}-{n}{extension(fmt)}"
+        candidate = out_dir / f"{source.stem}-{n}{ext}"
         n += 1
     taken.add(candidate)
     return candidate
@@ -44,11 +48,14 @@ def anonymize_files(sources: list[Path], out_dir: Path, options: AnonymizeOption
         for source in sources:
             tmp = out_dir / f".{source.stem}.partial"
             try:
-                result = anonymizer.run(source, tmp, options, max_pixels=settings.max_image_pixels,
-                                        jpeg_quality=settings.jpeg_quality, keep_metadata=settings.keep_metadata)
-                final = output_path(out_dir, source, result.output_format, taken)
-                tmp.replace(final)
-                outcomes.append(FileOutcome(source, final, len(result.detections), None))
+                if _is_video(source):
+                    outcomes.append(_video(anonymizer, source, tmp, out_dir, options, settings, taken, progress))
+                else:
+                    result = anonymizer.run(source, tmp, options, max_pixels=settings.max_image_pixels,
+                                            jpeg_quality=settings.jpeg_quality, keep_metadata=settings.keep_metadata)
+                    final = output_path(out_dir, source, result.output_format, taken)
+                    tmp.replace(final)
+                    outcomes.append(FileOutcome(source, final, len(result.detections), None))
             except EngineError as exc:
                 outcomes.append(FileOutcome(source, None, 0, exc.code))
             except OSError:
@@ -57,3 +64,27 @@ def anonymize_files(sources: list[Path], out_dir: Path, options: AnonymizeOption
                 tmp.unlink(missing_ok=True)
             progress.advance(task)
     return outcomes
+
+
+def _is_video(source: Path) -> bool:
+    with source.open("rb") as f:
+        return sniff_video_format(f.read(64)) is not None
+
+
+def _video(anonymizer: ImageAnonymizer, source: Path, tmp: Path, out_dir: Path, options: AnonymizeOptions,
+           settings: Settings, taken: set[Path], progress: Progress) -> FileOutcome:
+    frames = progress.add_task(f"  {source.name}", total=None)
+
+    def report(done: int, total: int) -> bool:
+        progress.update(frames, completed=done, total=total or None)
+        return True
+
+    try:
+        result = VideoAnonymizer(anonymizer.detector).run(
+            source, tmp, VideoOptions(face=options, crf=settings.video_crf, preset=settings.video_preset),
+            limits=video_limits(settings), progress=report)
+    finally:
+        progress.remove_task(frames)
+    final = output_path(out_dir, source, "", taken, suffix=f".{container_name(result.output_container)}")
+    tmp.replace(final)
+    return FileOutcome(source, final, result.tracks, None)

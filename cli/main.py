@@ -52,7 +52,7 @@ def api(host: Annotated[str | None, typer.Option()] = None,
 @app.command()
 def worker(
     queues: Annotated[str, typer.Option(help="Comma-separated queues to consume.")] = (
-        "images,maintenance,webhooks,gdpr"),
+        "images,videos,maintenance,webhooks,gdpr"),
     concurrency: Annotated[int | None, typer.Option(help="Worker processes.")] = None,
     beat: Annotated[bool, typer.Option(help="Also schedule the periodic sweeper (run one per deployment).")] = False,
 ) -> None:
@@ -136,11 +136,13 @@ def _die_with_parent() -> None:
 
 @app.command()
 def anonymize(
-    photos: Annotated[list[Path], typer.Argument(exists=True, dir_okay=False, help="Images to anonymize.")],
+    photos: Annotated[list[Path], typer.Argument(
+        exists=True, dir_okay=False, help="Images (JPEG, PNG, WebP) and videos (MP4, MOV, MKV, AVI) to anonymize.")],
     out: Annotated[Path, typer.Option("--out", help="Folder for the anonymized files.")],
     targets: Annotated[str, typer.Option(help="What to mask: face.")] = "face",
     mask: Annotated[str, typer.Option(help="blur, pixelate or solid.")] = "blur",
-    output_format: Annotated[str, typer.Option("--format", help="same, png, jpeg or webp.")] = "same",
+    output_format: Annotated[str, typer.Option(
+        "--format", help="same, png, jpeg or webp (images; videos keep their container, AVI becomes MKV).")] = "same",
     threshold: Annotated[float | None, typer.Option(help="Detector score threshold.")] = None,
 ) -> None:
     """Anonymize files in this process with the service's engine."""

@@ -45,4 +45,4 @@ RUN groupadd --system --gid 10001 veil \
 COPY --from=build /opt/venv /opt/venv
 WORKDIR /var/lib/veil
 USER 10001:10001
-CMD ["veil", "worker", "--queues", "images,maintenance,webhooks,gdpr"]
+CMD ["veil", "worker", "--queues", "images,videos,maintenance,webhooks,gdpr"]

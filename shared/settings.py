@@ -39,6 +39,15 @@ class Settings(BaseSettings):
     max_image_pixels: int = Field(80_000_000, gt=0, description="Refuses decompression bombs.")
     jpeg_quality: int = Field(92, ge=1, le=100)
     keep_metadata: bool = Field(False, description="Keep a safe subset (ICC profile) instead of none.")
+    max_video_upload_bytes: int = Field(4 * 1024**3, gt=0, description="Upload limit for videos (images: above).")
+    max_video_duration_s: float = Field(3600.0, gt=0)
+    max_video_width: int = Field(7680, gt=0)
+    max_video_height: int = Field(4320, gt=0)
+    video_crf: int = Field(20, ge=0, le=51, description="x264/x265 constant rate factor of the output.")
+    video_preset: str = Field("veryfast", description="x264/x265 speed preset of the output.")
+    video_task_time_limit_seconds: int | None = Field(
+        None, gt=0, description="Hard limit for one video attempt; default: the most the visibility timeout allows."
+    )
 
     lease_seconds: int = Field(120, gt=0, description="How long a claim lasts without a heartbeat.")
     max_attempts: int = Field(3, ge=1)
@@ -89,11 +98,20 @@ class Settings(BaseSettings):
         if self.visibility_timeout_seconds <= 2 * self.task_time_limit_seconds:
             # A task outliving the visibility timeout is delivered again while still running (celery#5935).
             raise ValueError("VEIL_VISIBILITY_TIMEOUT_SECONDS must exceed twice VEIL_TASK_TIME_LIMIT_SECONDS")
+        if self.visibility_timeout_seconds <= 2 * self.resolved_video_time_limit_seconds:
+            raise ValueError("VEIL_VISIBILITY_TIMEOUT_SECONDS must exceed twice VEIL_VIDEO_TASK_TIME_LIMIT_SECONDS")
         return self
 
     @property
     def resolved_database_url(self) -> str:
         return self.database_url or f"sqlite:///{(self.data_dir / 'veil.db').resolve()}"
+
+    @property
+    def resolved_video_time_limit_seconds(self) -> int:
+        # A video may run far longer than a photo, but never past half the visibility timeout (celery#5935).
+        if self.video_task_time_limit_seconds is not None:
+            return self.video_task_time_limit_seconds
+        return max(self.task_time_limit_seconds, (self.visibility_timeout_seconds - 1) // 2)
 
     @property
     def resolved_broker_url(self) -> str:

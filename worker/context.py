@@ -16,6 +16,7 @@ from worker.engine.face_yunet import YuNetDetector
 from worker.engine.model_files import YUNET_N
 from worker.engine.onnx_session import create_session
 from worker.engine.pipeline import ImageAnonymizer
+from worker.engine.video import VideoAnonymizer
 
 log = logging.getLogger("veil.worker")
 
@@ -26,6 +27,7 @@ class WorkerContext:
     engine: Engine
     storage: Storage
     _anonymizer: ImageAnonymizer | None = field(default=None, repr=False)
+    _video_anonymizer: VideoAnonymizer | None = field(default=None, repr=False)
 
     @classmethod
     def build(cls, settings: Settings) -> WorkerContext:
@@ -38,6 +40,13 @@ class WorkerContext:
         if self._anonymizer is None:
             self._anonymizer = build_anonymizer(self.settings)
         return self._anonymizer
+
+    @property
+    def video_anonymizer(self) -> VideoAnonymizer:
+        # Shares the image anonymizer's detector: one ONNX Runtime session per process serves both.
+        if self._video_anonymizer is None:
+            self._video_anonymizer = VideoAnonymizer(self.anonymizer.detector)
+        return self._video_anonymizer
 
 
 def build_anonymizer(settings: Settings) -> ImageAnonymizer:

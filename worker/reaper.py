@@ -1,7 +1,8 @@
 """The sweeper: one pass puts right what crashes and lost messages leave behind.
 
 - running jobs whose lease expired go back to `queued` (or `dead` past the attempt cap) and are republished;
-- queued jobs that waited too long are republished (Redis may have lost the message; Postgres did not);
+- queued jobs that waited too long are republished (Redis may have lost the message; Postgres did not),
+  each kind to its own task and judged against its own queue's depth;
 - originals, anonymized outputs and access archives past their retention times are deleted (one function
   per kind; nothing not yet due is touched);
 - access requests whose message was lost, or whose attempt died, are published again;
@@ -62,17 +63,23 @@ class ReapReport:
 
 
 def reap_once(*, engine: Engine, storage: Storage, settings: Settings, publish: Publish,
-              queue_depth: QueueDepth = lambda: None, publish_webhooks: Publish | None = None,
+              queue_depth: QueueDepth = lambda: None, publish_video: Publish | None = None,
+              video_queue_depth: QueueDepth = lambda: None, publish_webhooks: Publish | None = None,
               webhook_queue_depth: QueueDepth = lambda: None, publish_access: Publish | None = None,
               access_queue_depth: QueueDepth = lambda: None, publish_gdpr: Publish | None = None,
               gdpr_queue_depth: QueueDepth = lambda: None) -> ReapReport:
-    """One pass. `queue_depth` (messages waiting in the broker) keeps a long backlog from being republished
-    over and over: only as many stale jobs as the broker is short of are sent again. The same holds for
-    due webhook deliveries and `webhook_queue_depth`."""
+    """One pass. `publish` and `queue_depth` are for image jobs, `publish_video` and `video_queue_depth` for
+    video jobs (without `publish_video`, queued videos wait for a pass that has it). A queue's depth (messages
+    waiting in the broker) keeps a long backlog from being republished over and over: only as many stale jobs
+    of that kind as its queue is short of are sent again. The same holds for due webhook deliveries and
+    `webhook_queue_depth`."""
     report = ReapReport()
-    to_publish = _requeue_expired(engine, report)
-    to_publish += _take_stale_queued(engine, settings, report, queue_depth())
-    report.published = publish(to_publish) if to_publish else []
+    expired = _requeue_expired(engine, report)
+    for kind, send, depth in (("image", publish, queue_depth), ("video", publish_video, video_queue_depth)):
+        if send is None:
+            continue
+        to_publish = expired.get(kind, []) + _take_stale_queued(engine, settings, report, depth(), kind)
+        report.published += send(to_publish) if to_publish else []
     if publish_webhooks is not None:
         due = _due_webhooks(engine, webhook_queue_depth())
         report.webhooks_published = publish_webhooks(due) if due else []
@@ -100,11 +107,12 @@ def reap_once(*, engine: Engine, storage: Storage, settings: Settings, publish: 
     return report
 
 
-def _requeue_expired(engine: Engine, report: ReapReport) -> list[uuid.UUID]:
+def _requeue_expired(engine: Engine, report: ReapReport) -> dict[str, list[uuid.UUID]]:
+    """Expired leases back to `queued` (or `dead`); returns the requeued ids by job kind."""
     now = utcnow()
     with Session(engine) as session, session.begin():
         rows = session.execute(
-            select(col(Job.id), col(Job.attempts), col(Job.max_attempts))
+            select(col(Job.id), col(Job.kind), col(Job.attempts), col(Job.max_attempts))
             .where(col(Job.status) == JobStatus.running.value, col(Job.lease_expires_at) < now)
             .limit(BATCH).with_for_update(skip_locked=True)
         ).all()
@@ -122,7 +130,11 @@ def _requeue_expired(engine: Engine, report: ReapReport) -> list[uuid.UUID]:
                 status=JobStatus.queued.value, lease_owner=None, lease_expires_at=None,
                 last_published_at=now, updated_at=now))
     report.dead, report.requeued = len(exhausted), len(retry)
-    return retry
+    by_kind: dict[str, list[uuid.UUID]] = {}
+    for r in rows:
+        if r.attempts < r.max_attempts:
+            by_kind.setdefault(r.kind, []).append(r.id)
+    return by_kind
 
 
 def _due_webhooks(engine: Engine, depth: int | None) -> list[uuid.UUID]:
@@ -132,28 +144,28 @@ def _due_webhooks(engine: Engine, depth: int | None) -> list[uuid.UUID]:
 
 
 def _take_stale_queued(engine: Engine, settings: Settings, report: ReapReport,
-                       depth: int | None) -> list[uuid.UUID]:
+                       depth: int | None, kind: str) -> list[uuid.UUID]:
     now = utcnow()
     cutoff = now - timedelta(seconds=settings.queued_republish_seconds)
     last_sent = func.coalesce(Job.last_published_at, Job.created_at)
+    queued_of_kind = (col(Job.status) == JobStatus.queued.value, col(Job.kind) == kind)
     with Session(engine) as session, session.begin():
         limit = BATCH
         if depth is not None:
-            # Each queued job needs one message. If the broker holds at least as many as there are queued
-            # jobs, none was lost (a backlog, not a loss); otherwise the longest-waiting are the suspects.
-            queued = session.execute(
-                select(func.count()).select_from(Job).where(col(Job.status) == JobStatus.queued.value)
-            ).scalar_one()
+            # Each queued job needs one message in its kind's queue. If that queue holds at least as many as
+            # there are queued jobs of the kind, none was lost (a backlog, not a loss); otherwise the
+            # longest-waiting are the suspects.
+            queued = session.execute(select(func.count()).select_from(Job).where(*queued_of_kind)).scalar_one()
             limit = min(BATCH, max(0, queued - depth))
         ids = list(session.execute(
             select(col(Job.id))
-            .where(col(Job.status) == JobStatus.queued.value, last_sent < cutoff)
+            .where(*queued_of_kind, last_sent < cutoff)
             .order_by(last_sent).limit(limit).with_for_update(skip_locked=True)
         ).scalars()) if limit else []
         if ids:
             # Stamped in the same transaction: a second reaper sees them as freshly published.
             session.execute(update(Job).where(col(Job.id).in_(ids)).values(last_published_at=now))
-    report.republished = len(ids)
+    report.republished += len(ids)
     return ids
 
 
@@ -195,6 +207,8 @@ def reap_and_publish(*, engine: Engine, storage: Storage, settings: Settings, pu
         engine=engine, storage=storage, settings=settings,
         publish=lambda ids: publisher.publish(TaskName.anonymize_image, ids),
         queue_depth=lambda: publisher.queue_depth(TaskName.anonymize_image),
+        publish_video=lambda ids: publisher.publish(TaskName.anonymize_video, ids),
+        video_queue_depth=lambda: publisher.queue_depth(TaskName.anonymize_video),
         publish_webhooks=lambda ids: publisher.publish(TaskName.deliver_webhook, ids),
         webhook_queue_depth=lambda: publisher.queue_depth(TaskName.deliver_webhook),
         publish_access=lambda ids: publisher.publish(TaskName.gdpr_access, ids),

@@ -19,6 +19,7 @@ from worker.gdpr_erasure import run_erasure
 from worker.image_job import Outcome, run_image_job
 from worker.publisher import Publisher
 from worker.reaper import reap_and_publish
+from worker.video_job import run_video_job
 from worker.webhook_delivery import deliver
 
 log = logging.getLogger("veil.worker")
@@ -54,6 +55,20 @@ def register_tasks(app: Celery, settings: Settings) -> ProcessLocal:
             # duplicated or lost on Redis, celery#2481), and the attempt cap lives in the database.
             time.sleep(random.uniform(0.2, 1.0))
             publisher.publish(TaskName.anonymize_image, [job])
+        return outcome.value
+
+    # Its own queue and time limit: a long video never holds up photos, nor hits the photo task's limit.
+    video_limit = settings.resolved_video_time_limit_seconds
+
+    @app.task(name=TaskName.anonymize_video.value, time_limit=video_limit,
+              soft_time_limit=max(1, video_limit - 10))
+    def anonymize_video(job_id: str) -> str:
+        job = uuid.UUID(job_id)
+        outcome = run_video_job(context(), job, on_claimed=ring_webhooks)
+        ring_webhooks(job)
+        if outcome is Outcome.retry:
+            time.sleep(random.uniform(0.2, 1.0))
+            publisher.publish(TaskName.anonymize_video, [job])
         return outcome.value
 
     @app.task(name=TaskName.reap.value)

@@ -54,13 +54,13 @@ async def create_job(
         form = await request.form(max_files=1, max_fields=8)
     except BodyTooLarge:
         raise Problem(413, "payload_too_large", "The upload is too large.",
-                      limit_bytes=settings.max_upload_bytes) from None
+                      limit_bytes=max(settings.max_upload_bytes, settings.max_video_upload_bytes)) from None
     except Exception:  # malformed multipart bodies come in many shapes; all are the client's
         raise Problem(400, "malformed_multipart", "The request body is not valid multipart/form-data.") from None
     try:
         upload = form.get("file")
         if not isinstance(upload, UploadFile):
-            raise Problem(422, "file_missing", "Send the image as a multipart field named 'file'.")
+            raise Problem(422, "file_missing", "Send the image or video as a multipart field named 'file'.")
         options = parse_options(_text(form.get("options")))
         refs = parse_subject_refs(_text(form.get("subject_refs")))
         callback = parse_callback_url(_text(form.get("callback_url")), settings)
@@ -106,7 +106,8 @@ def get_job(job_id: uuid.UUID, session: SessionDep, principal: ReadJobs) -> JobO
 
 
 @router.get("/{job_id}/result", response_class=FileResponse,
-            responses={200: {"content": {"image/jpeg": {}, "image/png": {}, "image/webp": {}}},
+            responses={200: {"content": {"image/jpeg": {}, "image/png": {}, "image/webp": {}, "video/mp4": {},
+                                         "video/quicktime": {}, "video/x-matroska": {}, "video/x-msvideo": {}}},
                        **problem_responses(409)})
 def get_result(job_id: uuid.UUID, session: SessionDep, storage: StorageDep, principal: ReadJobs) -> FileResponse:
     job = _job_or_404(session, principal.tenant_id, job_id)

@@ -110,11 +110,13 @@ class WorkerProcess:
                 self.proc.wait(timeout=10)
 
 
-def start_worker(settings: Settings, log: Path, queues: str = "images,maintenance,gdpr") -> WorkerProcess:
+def start_worker(settings: Settings, log: Path, queues: str = "images,maintenance,gdpr",
+                 extra_env: dict[str, str] | None = None) -> WorkerProcess:
     handle = log.open("wb")
     proc = subprocess.Popen(
         [sys.executable, "-m", "cli.main", "worker", "--queues", queues, "--concurrency", "1"],
-        cwd=REPO, env=settings_env(settings), stdout=handle, stderr=subprocess.STDOUT, start_new_session=True,
+        cwd=REPO, env={**settings_env(settings), **(extra_env or {})}, stdout=handle, stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
     worker = WorkerProcess(proc, log)
     deadline = time.monotonic() + 90

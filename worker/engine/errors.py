@@ -9,6 +9,12 @@ CORRUPT_IMAGE: Final = "corrupt_image"
 IMAGE_TOO_LARGE: Final = "image_too_large"
 MODEL_INTEGRITY: Final = "model_integrity"
 MODEL_MISSING: Final = "model_missing"
+CORRUPT_VIDEO: Final = "corrupt_video"
+VIDEO_TOO_LONG: Final = "video_too_long"
+VIDEO_TOO_LARGE: Final = "video_too_large"
+EMPTY_VIDEO: Final = "empty_video"
+# An audio, data or subtitle stream the output container cannot carry unchanged; the job may drop them.
+STREAM_NOT_COPYABLE: Final = "stream_not_copyable"
 
 
 class EngineError(Exception):

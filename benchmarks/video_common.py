@@ -1,0 +1,259 @@
+"""Shared pieces of the video benchmarks: the shared clips, derived (looped, scaled) clips, a PyAV
+decode+encode baseline, and a subprocess runner for Veil's video engine that reports wall time and memory.
+
+Derived clips are cached under /tmp/veil-bench-clips, keyed by the source's sha256 (never inside the repo).
+The shared data is read by path and never copied; every entry point exits with a message when it is absent.
+
+    .venv/bin/python -m benchmarks.video_common veil SRC DST [--mask solid] [--hold 8 --lead 4] [--rss-every 2]
+
+runs Veil on one file in this process and prints one JSON line (what the benchmarks parse).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import resource
+import sys
+import threading
+import time
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+DATA = REPO.parent / "shared" / "data"
+VIDEOS = DATA / "videos"
+CLIP_CACHE = Path("/tmp/veil-bench-clips")
+DASHCAM = ("udacity_carnd_test_video.mp4", "udacity_solidWhiteRight.mp4")
+
+# Veil's benchmarked encoder settings; the I/O baseline uses the same.
+CRF = 20
+PRESET = "veryfast"
+
+
+def require(path: Path) -> Path:
+    if not path.exists():
+        raise SystemExit(f"needs {path} (the shared dev data, not shipped with Veil); not found")
+    return path
+
+
+def sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def probe_frames(path: Path) -> tuple[int, int, int, float]:
+    """(frames, width, height, fps) by decoding: container headers are not trusted for the frame count."""
+    import av
+
+    with av.open(str(path)) as c:
+        s = c.streams.video[0]
+        s.thread_type = "AUTO"
+        n = sum(1 for _ in c.decode(s))
+        return n, s.codec_context.width, s.codec_context.height, float(s.average_rate or s.guessed_rate or 25)
+
+
+def open_encoder(out: Any, width: int, height: int, rate: Fraction, crf: int, preset: str) -> Any:
+    stream = out.add_stream("libx264", rate=rate)
+    stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+    stream.options = {"crf": str(crf), "preset": preset}
+    return stream
+
+
+def derived_clip(src: Path, *, min_seconds: float = 0.0, size: tuple[int, int] | None = None) -> Path:
+    """`src` looped until it lasts >= min_seconds and optionally resized to `size` (w, h); H.264 crf 18.
+
+    Decodes the source again for each loop rather than holding frames, so memory stays small at 1080p.
+    """
+    import av
+    import cv2
+
+    tag = f"{sha256(src)[:16]}-loop{int(min_seconds)}-{'x'.join(map(str, size)) if size else 'native'}.mp4"
+    dst = CLIP_CACHE / tag
+    if dst.exists():
+        return dst
+    CLIP_CACHE.mkdir(parents=True, exist_ok=True)
+    _, w0, h0, fps = probe_frames(src)
+    w, h = size or (w0, h0)
+    rate = Fraction(fps).limit_denominator(1001)
+    need = max(1, round(min_seconds * fps))
+    tmp = dst.with_suffix(".part.mp4")
+    written = 0
+    with av.open(str(tmp), "w") as out:
+        enc = open_encoder(out, w, h, rate, 18, "fast")
+        while written < need or written == 0:
+            with av.open(str(src)) as c:
+                c.streams.video[0].thread_type = "AUTO"
+                for frame in c.decode(video=0):
+                    img: Any = frame.to_ndarray(format="bgr24")
+                    if (w, h) != (w0, h0):
+                        img = cv2.resize(img, (w, h), interpolation=cv2.INTER_AREA if w < w0 else cv2.INTER_LINEAR)
+                    vf = av.VideoFrame.from_ndarray(img, format="bgr24")
+                    vf.pts = written
+                    vf.time_base = 1 / rate
+                    for p in enc.encode(vf):
+                        out.mux(p)
+                    written += 1
+            if min_seconds <= 0:
+                break
+        for p in enc.encode(None):
+            out.mux(p)
+    tmp.rename(dst)
+    return dst
+
+
+def concat_clip(src: Path, repeats: int) -> Path:
+    """`src` repeated `repeats` times by copying packets (no re-encode); x264's GOPs are closed, so this is valid."""
+    import av
+
+    dst = CLIP_CACHE / f"{src.stem}-x{repeats}.mp4"
+    if dst.exists():
+        return dst
+    tmp = dst.with_suffix(".part.mp4")
+    with av.open(str(src)) as probe:
+        vs = probe.streams.video[0]
+        span = max(int(p.pts) + int(p.duration or 0) for p in probe.demux(vs) if p.pts is not None)
+    with av.open(str(tmp), "w") as out:
+        ostream = None
+        for r in range(repeats):
+            with av.open(str(src)) as c:
+                vs = c.streams.video[0]
+                if ostream is None:
+                    ostream = out.add_stream_from_template(vs)
+                for p in c.demux(vs):
+                    if p.dts is None or p.pts is None:
+                        continue
+                    p.pts += r * span
+                    p.dts += r * span
+                    p.stream = ostream
+                    out.mux(p)
+    tmp.rename(dst)
+    return dst
+
+
+def io_limit(src: Path, dst: Path) -> tuple[int, float]:
+    """Decode + encode with PyAV alone (BGR round trip as the engine does, no detection): (frames, seconds)."""
+    import av
+
+    start = time.perf_counter()
+    n = 0
+    with av.open(str(src)) as c, av.open(str(dst), "w") as out:
+        s = c.streams.video[0]
+        s.thread_type = "AUTO"
+        rate = s.average_rate or Fraction(25)
+        enc = open_encoder(out, s.codec_context.width, s.codec_context.height, rate, CRF, PRESET)
+        for frame in c.decode(s):
+            img = frame.to_ndarray(format="bgr24")
+            vf = av.VideoFrame.from_ndarray(img, format="bgr24")
+            vf.pts = n
+            vf.time_base = 1 / rate
+            for p in enc.encode(vf):
+                out.mux(p)
+            n += 1
+        for p in enc.encode(None):
+            out.mux(p)
+    return n, time.perf_counter() - start
+
+
+def run_veil_subprocess(src: Path, dst: Path, *, mask: str = "blur", hold: int = 8, lead: int = 4,
+                        rss_every: float = 0.0) -> dict:
+    """Veil in a fresh interpreter, timed from outside like deface (includes imports and model load)."""
+    import subprocess
+
+    cmd = [sys.executable, "-m", "benchmarks.video_common", "veil", str(src), str(dst), "--mask", mask,
+           "--hold", str(hold), "--lead", str(lead), "--rss-every", str(rss_every)]
+    start = time.perf_counter()
+    done = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)
+    wall = time.perf_counter() - start
+    if done.returncode != 0:
+        raise SystemExit(f"veil failed on {src}:\n{done.stderr[-3000:]}")
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    result["wall_s"] = wall
+    return result
+
+
+def veil_options(mask: str, hold: int, lead: int) -> Any:
+    from worker.engine.masking import MaskStyle
+    from worker.engine.pipeline import AnonymizeOptions
+    from worker.engine.video import VideoOptions
+
+    return VideoOptions(face=AnonymizeOptions(mask=MaskStyle(mask)), crf=CRF, preset=PRESET,
+                        track_hold_frames=hold, track_lead_frames=lead)
+
+
+def veil_limits() -> Any:
+    from worker.engine.video import VideoLimits
+
+    return VideoLimits(max_duration_s=7200, max_width=7680, max_height=4320)
+
+
+def engine_missing() -> str | None:
+    try:
+        import worker.engine.video  # noqa: F401
+    except ImportError as exc:
+        return f"worker.engine.video is not importable yet ({exc})"
+    return None
+
+
+def rss_kib() -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+def _count(x: object) -> int | str:
+    if isinstance(x, (int, float)):
+        return int(x)
+    try:
+        return len(x)  # type: ignore[arg-type]
+    except TypeError:
+        return str(x)
+
+
+def _veil_main(argv: list[str]) -> None:
+    parser = argparse.ArgumentParser(prog="video_common veil")
+    parser.add_argument("src", type=Path)
+    parser.add_argument("dst", type=Path)
+    parser.add_argument("--mask", default="blur")
+    parser.add_argument("--hold", type=int, default=8)
+    parser.add_argument("--lead", type=int, default=4)
+    parser.add_argument("--rss-every", type=float, default=0.0, help="sample VmRSS every N seconds (0: off)")
+    args = parser.parse_args(argv)
+    samples: list[tuple[float, int]] = []
+    stop = threading.Event()
+    t0 = time.perf_counter()
+    if args.rss_every > 0:
+        def sample() -> None:
+            while not stop.wait(args.rss_every):
+                samples.append((time.perf_counter() - t0, rss_kib()))
+        threading.Thread(target=sample, daemon=True).start()
+    from worker.engine.face_yunet import YuNetDetector
+    from worker.engine.video import VideoAnonymizer
+
+    engine = VideoAnonymizer(YuNetDetector())
+    t_run = time.perf_counter()
+    r = engine.run(args.src, args.dst, veil_options(args.mask, args.hold, args.lead), limits=veil_limits(),
+                   progress=None)
+    run_s = time.perf_counter() - t_run
+    stop.set()
+    print(json.dumps({
+        "frames": r.frames, "width": r.width, "height": r.height, "fps_reported": r.fps,
+        "detections": _count(r.detections), "tracks": _count(r.tracks), "masked_boxes": _count(r.masked_boxes),
+        "timings_ms": {k: float(v) for k, v in dict(r.timings_ms).items()},
+        "run_s": run_s, "maxrss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+        "rss_samples": samples, "threads_env": os.environ.get("OMP_NUM_THREADS"),
+    }))
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1] == "veil":
+        _veil_main(sys.argv[2:])
+    else:
+        raise SystemExit(__doc__)

@@ -1,0 +1,126 @@
+"""Veil's video engine against deface 1.5.0 and against the PyAV I/O limit, on the same clips in one run.
+
+Clips: the two dashcam clips in ../shared/data/videos as they are, each looped to >= 30 s at its own size, and
+each looped to >= 30 s and scaled to 1920x1080 (derived clips cached in /tmp/veil-bench-clips). For every clip:
+deface (its defaults, `--keep-audio`, its own virtual environment in ~/.cache/veil-bench, installed from PyPI on
+first use), Veil's default options (faces, blur, tracking) in a fresh interpreter, and decode+encode alone with
+PyAV (libx264 crf 20 veryfast, no detection). fps = decoded input frames / wall seconds of the whole command.
+
+    .venv/bin/python -m benchmarks.video_vs_deface [--variants orig,loop30,1080p] [--skip-deface]
+
+Target (issue): faces only, Veil >= 5x deface's fps on every clip.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from benchmarks.video_common import (
+    DASHCAM,
+    VIDEOS,
+    derived_clip,
+    engine_missing,
+    io_limit,
+    probe_frames,
+    require,
+    run_veil_subprocess,
+)
+
+DEFACE_VERSION = "1.5.0"
+CACHE = Path(os.environ.get("VEIL_BENCH_CACHE", Path.home() / ".cache" / "veil-bench"))
+DEFACE_ENV = CACHE / f"deface-{DEFACE_VERSION}"
+TARGET_RATIO = 5.0
+
+
+def deface_bin() -> Path:
+    exe = DEFACE_ENV / "bin" / "deface"
+    if exe.exists():
+        return exe
+    print(f"installing deface=={DEFACE_VERSION} (+ onnxruntime, its preferred backend) into {DEFACE_ENV}",
+          file=sys.stderr)
+    subprocess.run([sys.executable, "-m", "venv", str(DEFACE_ENV)], check=True)
+    subprocess.run([str(DEFACE_ENV / "bin" / "pip"), "install", "-q", f"deface=={DEFACE_VERSION}", "onnxruntime"],
+                   check=True)
+    return exe
+
+
+def run_deface(src: Path, dst: Path) -> float:
+    start = time.perf_counter()
+    done = subprocess.run([str(deface_bin()), str(src), "-o", str(dst), "--keep-audio"],
+                          capture_output=True, text=True)
+    wall = time.perf_counter() - start
+    if done.returncode != 0 or not dst.exists():
+        raise SystemExit(f"deface failed on {src}:\n{done.stderr[-3000:]}")
+    return wall
+
+
+def clips(variants: list[str]) -> list[tuple[str, Path]]:
+    out = []
+    for name in DASHCAM:
+        src = require(VIDEOS / name)
+        short = Path(name).stem.replace("udacity_", "")
+        if "orig" in variants:
+            out.append((f"{short}", src))
+        if "loop30" in variants:
+            out.append((f"{short} loop30", derived_clip(src, min_seconds=30)))
+        if "1080p" in variants:
+            out.append((f"{short} loop30 1080p", derived_clip(src, min_seconds=30, size=(1920, 1080))))
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--variants", default="orig,loop30,1080p")
+    parser.add_argument("--skip-deface", action="store_true", help="Veil and the I/O limit only.")
+    args = parser.parse_args()
+    require(VIDEOS)
+    if (why := engine_missing()):
+        raise SystemExit(why)
+    if not args.skip_deface:
+        deface_bin()
+    todo = clips(args.variants.split(","))
+    work = Path(tempfile.mkdtemp(prefix="veil-bench-"))
+    rows = []
+    try:
+        for label, src in todo:
+            frames, w, h, _ = probe_frames(src)
+            print(f"... {label}: {frames} frames {w}x{h}", file=sys.stderr, flush=True)
+            d_s = None if args.skip_deface else run_deface(src, work / "deface.mp4")
+            veil = run_veil_subprocess(src, work / "veil.mp4")
+            io_n, io_s = io_limit(src, work / "io.mp4")
+            assert io_n == frames, (io_n, frames)
+            rows.append((label, f"{w}x{h}", frames, d_s, veil, io_s))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+    print(f"cores: {os.cpu_count()}  deface {DEFACE_VERSION} (defaults, --keep-audio)  "
+          f"Veil: default options (faces, blur, hold 8, lead 4), crf 20 veryfast")
+    print(f"{'clip':<30}{'size':>10}{'frames':>7}{'deface':>8}{'veil':>8}{'veil*':>8}{'I/O':>8}"
+          f"{'veil/deface':>12}{'veil/IO':>8}  target")
+    ok_all = True
+    for label, size, frames, d_s, veil, io_s in rows:
+        v_fps = frames / veil["wall_s"]
+        v_run = frames / veil["run_s"]
+        io_fps = frames / io_s
+        d_fps = frames / d_s if d_s else float("nan")
+        ratio = v_fps / d_fps if d_s else float("nan")
+        ok = d_s is not None and ratio >= TARGET_RATIO
+        ok_all &= ok
+        print(f"{label:<30}{size:>10}{frames:>7}{d_fps:>8.1f}{v_fps:>8.1f}{v_run:>8.1f}{io_fps:>8.1f}"
+              f"{ratio:>11.2f}x{v_fps / io_fps:>8.2f}  {'ok' if ok else 'MISS'} (>= {TARGET_RATIO:g}x)")
+    print("fps columns: frames / wall s of the whole command (deface, veil: fresh process incl. model load);"
+          " veil* = engine.run() only; I/O = PyAV decode+encode, no detection")
+    print("faces+plates: not measured: no plate detector yet")
+    print(f"faces only, Veil >= {TARGET_RATIO:g}x deface on every clip: {'yes' if ok_all else 'NO'}")
+    print("command: " + " ".join([".venv/bin/python -m benchmarks.video_vs_deface", *sys.argv[1:]]))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,203 @@
+"""The decode and encode threads around the masking loop, joined by bounded queues, plus rotation helpers."""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import av
+import av.container
+import av.stream
+import av.video.stream
+import numpy as np
+
+from worker.engine.errors import CORRUPT_VIDEO, VIDEO_TOO_LONG, EngineError
+from worker.engine.video.output import VideoOutput
+
+QUEUE_DEPTH = 4  # frames per queue: enough to keep every stage busy, small enough for 4K frames
+POLL_S = 0.1
+END: Any = object()
+
+
+@dataclass
+class Frame:
+    index: int
+    pts: int
+    bgr: np.ndarray
+
+
+def rotate_for_display(bgr: np.ndarray, rotation: int) -> np.ndarray:
+    """The frame as a player shows it: `rotation` degrees counter-clockwise (np.rot90 turns that way)."""
+    k = (rotation // 90) % 4
+    return np.rot90(bgr, k) if k else bgr
+
+
+def unrotate_boxes(boxes: np.ndarray, rotation: int, width: int, height: int) -> np.ndarray:
+    """xyxy boxes found on `rotate_for_display(frame)` mapped back onto the stored `width` x `height` frame."""
+    b = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    x1, y1, x2, y2 = b[:, 0], b[:, 1], b[:, 2], b[:, 3]
+    k = (rotation // 90) % 4
+    if k == 1:
+        out = [width - y2, x1, width - y1, x2]
+    elif k == 2:
+        out = [width - x2, height - y2, width - x1, height - y1]
+    elif k == 3:
+        out = [y1, height - x2, y2, height - x1]
+    else:
+        return b
+    return np.stack(out, axis=1)
+
+
+class Stages:
+    """Runs the reader (demux, decode, to BGR) and writer (encode, mux) threads. The caller's thread takes
+    items with `get_in` and hands frames and packets on with `put_out`, in order, then calls `finish`."""
+
+    def __init__(
+        self,
+        inp: av.container.InputContainer,
+        vstream: av.video.stream.VideoStream,
+        copy_streams: list[av.stream.Stream],
+        out: VideoOutput,
+        *,
+        max_frames: int | None,
+        max_duration_s: float,
+    ) -> None:
+        self._inp, self._vstream, self._out = inp, vstream, out
+        self._copy = {s.index for s in copy_streams}
+        self._streams = [vstream, *copy_streams]
+        self._max_frames, self._max_duration_s = max_frames, max_duration_s
+        self._q_in: queue.Queue[Any] = queue.Queue(maxsize=QUEUE_DEPTH)
+        self._q_out: queue.Queue[Any] = queue.Queue(maxsize=QUEUE_DEPTH)
+        self._stop = threading.Event()
+        self._errors: list[BaseException] = []
+        self.timings = {"decode": 0.0, "encode": 0.0}
+        self._threads = [
+            threading.Thread(target=self._guard, args=(self._read,), name="veil-video-read", daemon=True),
+            threading.Thread(target=self._guard, args=(self._write,), name="veil-video-write", daemon=True),
+        ]
+
+    def start(self) -> None:
+        for thread in self._threads:
+            thread.start()
+
+    def get_in(self) -> Any:
+        while True:
+            self._check()
+            try:
+                return self._q_in.get(timeout=POLL_S)
+            except queue.Empty:
+                continue
+
+    def put_out(self, item: Any) -> None:
+        self._put(self._q_out, item)
+
+    def finish(self) -> None:
+        self.put_out(END)
+        for thread in self._threads:
+            while thread.is_alive():
+                thread.join(POLL_S)
+                self._check()
+        self._check()
+        self.timings = {k: round(v * 1000, 3) for k, v in self.timings.items()}
+
+    def stop(self) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join()
+
+    def _check(self) -> None:
+        if self._errors:
+            self._stop.set()
+            raise self._errors[0]
+
+    def _put(self, q: queue.Queue[Any], item: Any) -> None:
+        while True:
+            self._check()
+            if self._stop.is_set():
+                raise _Stopped
+            try:
+                q.put(item, timeout=POLL_S)
+                return
+            except queue.Full:
+                continue
+
+    def _guard(self, target: Any) -> None:
+        try:
+            target()
+        except _Stopped:
+            pass
+        except BaseException as exc:  # handed to the caller's thread, which re-raises it
+            self._errors.append(exc)
+            self._stop.set()
+
+    def _read(self) -> None:
+        tb = self._vstream.time_base
+        rate = self._vstream.average_rate or self._vstream.guessed_rate
+        step = max(1, round(1 / (rate * tb))) if rate and tb else 1
+        index, last_pts = 0, None
+        t0 = time.perf_counter()
+        try:
+            for packet in self._inp.demux(self._streams):
+                if packet.stream.index in self._copy:
+                    if packet.size == 0 or (packet.pts is None and packet.dts is None):
+                        continue  # demuxer flush marker, or a packet no muxer could place
+                    self.timings["decode"] += time.perf_counter() - t0
+                    self._put(self._q_in, packet)
+                    t0 = time.perf_counter()
+                    continue
+                for frame in self._vstream.decode(packet):
+                    # Presentation order from the decoder; a missing or repeated pts gets the next free tick
+                    # so the encoder (which needs increasing pts) accepts every frame.
+                    pts = frame.pts
+                    if pts is None:
+                        pts = 0 if last_pts is None else last_pts + step
+                    elif last_pts is not None and pts <= last_pts:
+                        pts = last_pts + 1
+                    last_pts = pts
+                    if self._max_frames is not None and index >= self._max_frames:
+                        raise EngineError(VIDEO_TOO_LONG, f"the video has over {self._max_frames} frames")
+                    if tb and float(pts * tb) > self._max_duration_s + 1:
+                        raise EngineError(VIDEO_TOO_LONG, f"the video runs over {self._max_duration_s:g} s")
+                    bgr = frame.to_ndarray(format="bgr24")
+                    self.timings["decode"] += time.perf_counter() - t0
+                    self._put(self._q_in, Frame(index, pts, bgr))
+                    t0 = time.perf_counter()
+                    index += 1
+        except (av.FFmpegError, OSError, ValueError) as exc:
+            raise EngineError(CORRUPT_VIDEO, "the video stream could not be decoded") from exc
+        declared = self._vstream.frames
+        if declared and declared - index > max(2, declared // 20):  # muxers count a frame or two loosely
+            raise EngineError(CORRUPT_VIDEO, f"the video ends after {index} of its {declared} frames (truncated)")
+        self._put(self._q_in, END)
+
+    def _write(self) -> None:
+        tb = self._vstream.time_base
+        while True:
+            try:
+                item = self._q_out.get(timeout=POLL_S)
+            except queue.Empty:
+                if self._stop.is_set():
+                    return
+                continue
+            t0 = time.perf_counter()
+            try:
+                if item is END:
+                    self._out.finish()
+                    self.timings["encode"] += time.perf_counter() - t0
+                    return
+                if isinstance(item, Frame):
+                    vf = av.VideoFrame.from_ndarray(item.bgr, format="bgr24")
+                    vf.pts, vf.time_base = item.pts, tb
+                    self._out.encode(vf)
+                else:
+                    self._out.mux_copy(item)
+            except (av.FFmpegError, OSError, ValueError) as exc:
+                raise EngineError(CORRUPT_VIDEO, "the video could not be re-encoded") from exc
+            self.timings["encode"] += time.perf_counter() - t0
+
+
+class _Stopped(Exception):
+    """Another stage failed or the run was cancelled; this thread just ends."""

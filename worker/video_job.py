@@ -1,0 +1,209 @@
+"""Run one video job: claim, probe, anonymize frame by frame, store the output, finalize. Safe to run twice.
+
+Progress goes to the job row a few times a second in one compare-and-set UPDATE that also renews the lease:
+zero rows updated means the job was cancelled, erased or taken over, and the engine is told to stop (it
+deletes its partial output); so a cancellation is noticed within one progress interval, not one heartbeat.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import and_, update
+from sqlmodel import col
+
+from shared import job_claims
+from shared.errors import DETERMINISTIC, ReasonCode
+from shared.job_options import JobOptions
+from shared.settings import Settings
+from shared.states import JobStatus
+from shared.storage import output_key
+from shared.tables import Job
+from shared.timeutil import utcnow
+from shared.version import software_version
+from worker.context import WorkerContext
+from worker.engine.errors import EngineError
+from worker.engine.video import VideoCancelled, VideoLimits, VideoOptions, VideoResult, probe_video
+from worker.image_job import Outcome, _delete_input, _fail, _give_back, _load_input, engine_options
+from worker.lease import LeaseKeeper
+
+log = logging.getLogger("veil.worker")
+
+# Container (as sniffed, or as the engine writes it) -> media type and file extension.
+VIDEO_MEDIA_TYPES: dict[str, str] = {
+    "mp4": "video/mp4", "mov": "video/quicktime", "mkv": "video/x-matroska", "avi": "video/x-msvideo",
+}
+_ALIASES = {"matroska": "mkv", "quicktime": "mov", "webm": "mkv"}
+# Inside Job.timings: frames done and total, fps and ETA while a video runs (api.schemas.VIDEO_PROGRESS_KEY).
+PROGRESS_KEY = "video_progress"
+PROGRESS_INTERVAL_S = 0.5
+
+
+def container_name(container: str) -> str:
+    name = container.lower().split(",")[0].strip()
+    return _ALIASES.get(name, name)
+
+
+def video_media_type(container: str) -> str:
+    return VIDEO_MEDIA_TYPES.get(container_name(container), "application/octet-stream")
+
+
+def video_limits(settings: Settings) -> VideoLimits:
+    return VideoLimits(max_duration_s=settings.max_video_duration_s, max_width=settings.max_video_width,
+                       max_height=settings.max_video_height)
+
+
+def video_options(options: JobOptions, settings: Settings) -> VideoOptions:
+    return VideoOptions(face=engine_options(options), crf=settings.video_crf, preset=settings.video_preset)
+
+
+class ProgressWriter:
+    """The engine's progress callback: throttled writes of progress to the row, renewing the lease as it goes.
+    Returns False (stop) once the job is no longer ours."""
+
+    def __init__(self, ctx: WorkerContext, claim: job_claims.Claim, lease: LeaseKeeper, *,
+                 interval_s: float = PROGRESS_INTERVAL_S, clock: Callable[[], float] = time.monotonic) -> None:
+        self._ctx, self._claim, self._lease = ctx, claim, lease
+        self._interval, self._clock = interval_s, clock
+        self._started = clock()
+        self._last = float("-inf")
+
+    def __call__(self, frames_done: int, frames_total: int) -> bool:
+        if self._lease.lost.is_set():
+            return False
+        now = self._clock()
+        if now - self._last < self._interval:
+            return True
+        self._last = now
+        fraction = min(1.0, frames_done / frames_total) if frames_total > 0 else 0.0
+        # Below 1.0 until finalize: "1.0" means the output is stored.
+        fraction = round(min(fraction, 0.99), 4)
+        self._lease.report(fraction)
+        detail = progress_detail(frames_done, frames_total, now - self._started)
+        try:
+            held = self._write(fraction, detail)
+        except Exception as exc:  # a database blip: the lease keeper still renews; carry on
+            log.warning("progress write failed", extra={"job_id": str(self._claim.job_id),
+                                                        "error": type(exc).__name__})
+            return True
+        if not held:
+            self._lease.lost.set()
+        return held
+
+    def _write(self, fraction: float, detail: dict[str, Any]) -> bool:
+        now, c = utcnow(), self._claim
+        held = and_(col(Job.id) == c.job_id, col(Job.status) == JobStatus.running.value,
+                    col(Job.lease_owner) == c.token)
+        with self._ctx.engine.begin() as conn:
+            return conn.execute(update(Job).where(held).values(
+                progress=fraction, timings={PROGRESS_KEY: detail}, updated_at=now,
+                lease_expires_at=now + timedelta(seconds=self._ctx.settings.lease_seconds),
+            )).rowcount == 1
+
+
+def progress_detail(frames_done: int, frames_total: int, elapsed_s: float) -> dict[str, Any]:
+    fps = frames_done / elapsed_s if elapsed_s > 0 and frames_done > 0 else None
+    eta = max(0.0, (frames_total - frames_done) / fps) if fps and frames_total > 0 else None
+    return {"frames_done": frames_done, "frames_total": frames_total,
+            "fps": round(fps, 2) if fps is not None else None,
+            "eta_seconds": round(eta, 1) if eta is not None else None}
+
+
+def run_video_job(ctx: WorkerContext, job_id: uuid.UUID, *,
+                  on_claimed: Callable[[uuid.UUID], object] | None = None) -> Outcome:
+    settings = ctx.settings
+    claim = job_claims.claim(ctx.engine, job_id, lease_seconds=settings.lease_seconds)
+    if claim is None:
+        return Outcome.skipped
+    if on_claimed is not None:
+        on_claimed(job_id)
+    job_input = _load_input(ctx, job_id)
+    if job_input is None:
+        return Outcome.lost
+    if job_input.key is None or not ctx.storage.exists(job_input.key):
+        _fail(ctx, claim, ReasonCode.input_missing, "The uploaded file is no longer stored.")
+        return Outcome.failed
+
+    limits = video_limits(settings)
+    options = video_options(job_input.options, settings)
+    with tempfile.TemporaryDirectory(prefix="veil-video-") as tmp, \
+            LeaseKeeper(ctx.engine, claim, lease_seconds=settings.lease_seconds) as lease:
+        src = ctx.storage.local_path(job_input.key)
+        out_path = Path(tmp) / "output"
+        started = time.perf_counter()
+        try:
+            info = probe_video(src, limits)
+            result = ctx.video_anonymizer.run(src, out_path, options, limits=limits,
+                                              progress=ProgressWriter(ctx, claim, lease))
+        except VideoCancelled:
+            log.info("video job stopped: no longer ours", extra={"job_id": str(job_id)})
+            return Outcome.lost
+        except EngineError as exc:
+            if exc.code in DETERMINISTIC:
+                _fail(ctx, claim, ReasonCode(exc.code), exc.message)
+                return Outcome.failed
+            return _give_back(ctx, claim, exc)
+        except Exception as exc:  # unknown: maybe transient; the attempt cap ends a job that always fails
+            return _give_back(ctx, claim, exc)
+        if lease.lost.is_set():
+            return Outcome.lost
+        container = container_name(result.output_container)
+        key = output_key(str(job_id), claim.token.rsplit(":", 1)[-1], f".{container}")
+        output_bytes = out_path.stat().st_size
+        ctx.storage.put_file(key, out_path)
+        elapsed_s = time.perf_counter() - started
+
+    won = job_claims.finalize(
+        ctx.engine, claim, JobStatus.succeeded,
+        output_key=key,
+        output_media_type=video_media_type(container),
+        output_bytes=output_bytes,
+        faces_found=result.tracks,
+        manifest=_manifest(ctx, options, result, info_codec=info.codec),
+        timings={**{k: round(v, 2) for k, v in result.timings_ms.items()}, "total": round(elapsed_s * 1000, 2),
+                 PROGRESS_KEY: progress_detail(result.frames, result.frames, elapsed_s) | {"eta_seconds": 0.0}},
+        progress=1.0,
+        input_expires_at=utcnow() + timedelta(hours=settings.keep_originals_hours),
+        output_expires_at=(utcnow() + timedelta(days=settings.keep_outputs_days)
+                           if settings.keep_outputs_days is not None else None),
+        error_code=None,
+        error_message=None,
+    )
+    if not won:
+        ctx.storage.delete(key)
+        return Outcome.lost
+    if settings.keep_originals_hours == 0:
+        _delete_input(ctx, job_id, job_input.key)
+    return Outcome.succeeded
+
+
+def _manifest(ctx: WorkerContext, options: VideoOptions, result: VideoResult, *,
+              info_codec: str) -> dict[str, object]:
+    return {
+        **ctx.anonymizer.manifest(options.face),
+        "software_version": software_version(),
+        "kind": "video",
+        "input_codec": info_codec,
+        "output_codec": result.output_codec,
+        "output_container": container_name(result.output_container),
+        "crf": options.crf,
+        "preset": options.preset,
+        "frames": result.frames,
+        "fps": result.fps,
+        "width": result.width,
+        "height": result.height,
+        "detections": result.detections,
+        "tracks": result.tracks,
+        "masked_boxes": result.masked_boxes,
+        "copied_streams": list(result.copied_streams),
+        "dropped_other_streams": options.drop_other_streams,
+        "tracker": {"hold_frames": options.track_hold_frames, "lead_frames": options.track_lead_frames},
+        "metadata_kept": "none",
+    }
