@@ -161,7 +161,9 @@ def test_truncated_video_fails_with_a_reason_and_the_worker_survives(
     (lambda: make_clip(video=False), "unsupported_media_type"),  # an MP4 with audio only
     (lambda: make_clip()[:30_000], "corrupt_video"),  # cut before its index (at the end): nothing to read
     (lambda: b"\x1a\x45\xdf\xa3" + b"\x00" * 200, "corrupt_video"),  # an EBML magic and nothing else
-], ids=["audio-only", "cut-before-index", "bare-ebml"])
+    (lambda: zero_frame_mp4(), "unsupported_media_type"),  # a video track with no frames in it
+    (lambda: absurd_dimensions_mkv(), "corrupt_video"),  # declares 65535 x 65535: refused without decoding
+], ids=["audio-only", "cut-before-index", "bare-ebml", "zero-frames", "absurd-dimensions"])
 def test_files_that_are_no_readable_video_are_refused_at_upload(
         client: TestClient, settings: Settings, make, reason: str) -> None:  # type: ignore[no-untyped-def]
     response = submit(client, make())
@@ -284,3 +286,31 @@ def test_veil_anonymize_takes_videos_by_content(tmp_path: Path) -> None:
     assert [p.name for p in out.iterdir()] == ["drive.mp4"]
     frames, size, kinds = _read((out / "drive.mp4").read_bytes())
     assert frames == 12 and size == (320, 240) and "audio" in kinds
+
+
+def zero_frame_mp4() -> bytes:
+    buffer = io.BytesIO()
+    with av.open(buffer, "w", format="mp4") as out:
+        stream = out.add_stream("libx264", rate=10)
+        stream.width, stream.height, stream.pix_fmt = 160, 120, "yuv420p"
+        out.start_encoding()
+        out.mux(stream.encode(None))
+    return buffer.getvalue()
+
+
+def absurd_dimensions_mkv() -> bytes:
+    """Raw video in Matroska, where the frame size lives only in the header: patched to 65535 x 65535."""
+    buffer = io.BytesIO()
+    with av.open(buffer, "w", format="matroska") as out:
+        stream = out.add_stream("rawvideo", rate=10)
+        stream.width, stream.height, stream.pix_fmt = 320, 256, "yuv420p"
+        for _ in range(2):
+            frame = av.VideoFrame.from_ndarray(np.zeros((256, 320, 3), np.uint8), format="rgb24")
+            out.mux(stream.encode(frame.reformat(format="yuv420p")))
+        out.mux(stream.encode(None))
+    data = bytearray(buffer.getvalue())
+    for element in (b"\xb0\x82\x01\x40", b"\xba\x82\x01\x00"):  # PixelWidth 320, PixelHeight 256
+        at = data.find(element)
+        assert at > 0
+        data[at + 2 : at + 4] = b"\xff\xff"
+    return bytes(data)
