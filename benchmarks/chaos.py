@@ -1,15 +1,18 @@
-"""Chaos run: a mixed batch of images through the real service while workers are SIGKILLed and Redis restarts.
+"""Chaos run: a mixed batch of images and videos through the real service while workers are SIGKILLed and
+Redis restarts.
 
-Real PostgreSQL and Redis (throwaway, or VEIL_TEST_DATABASE_URL / VEIL_TEST_REDIS_URL), `veil api`, N image
-workers (`veil worker --queues images`) and one sweeper (`veil worker --beat --queues maintenance`), each a
+Real PostgreSQL and Redis (throwaway, or VEIL_TEST_DATABASE_URL / VEIL_TEST_REDIS_URL), `veil api`, N
+workers (`veil worker --queues images,videos`) and one sweeper (`veil worker --beat --queues maintenance`), each a
 separate process. While the batch is submitted and processed, a random image worker is SIGKILLed (with its
 pool) every few seconds and started again, and Redis is restarted once, empty, as a Redis without
 persistence comes back. At the end every job must be terminal; outputs are counted per job in storage.
 
     .venv/bin/python -m benchmarks.chaos [--workers 3] [--kill-every 3] [--min-kills 10] [--images 240]
+                                         [--videos 10]
 
 Images: ../shared/data/wider_face_val_street when present (else generated faces), plus generated PNGs,
-6000x4000 JPEGs (seconds each, so kills land mid-job) and truncated JPEGs (which must fail as corrupt_image).
+6000x4000 JPEGs (seconds each, so kills land mid-job), truncated JPEGs (which must fail as corrupt_image) and
+short generated H.264 clips with an AAC track.
 Goal: 0 lost, 0 duplicated.
 """
 
@@ -48,10 +51,42 @@ TERMINAL = {"succeeded", "failed", "dead", "cancelled"}
 class Item:
     name: str
     data: bytes
-    kind: str  # photo, png, large, corrupt
+    kind: str  # photo, png, large, corrupt, video
 
 
-def make_batch(total: int, seed: int) -> list[Item]:
+def make_video(seed: int, frames: int = 60, size: tuple[int, int] = (640, 360)) -> bytes:
+    """A short H.264 clip with an AAC tone: the astronaut's face drifting across a noisy street stand-in."""
+    import av
+    import numpy as np
+    from PIL import Image
+
+    from tests.images import astronaut_rgb
+
+    rng = np.random.default_rng(seed)
+    face = np.asarray(Image.fromarray(astronaut_rgb()).resize((128, 128)))
+    buffer = io.BytesIO()
+    with av.open(buffer, "w", format="mp4") as out:
+        video = out.add_stream("libx264", rate=25)
+        video.width, video.height, video.pix_fmt = size[0], size[1], "yuv420p"
+        audio = out.add_stream("aac", rate=44100)
+        background = rng.integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)
+        for i in range(frames):
+            canvas = background.copy()
+            x = 20 + (i * 7) % (size[0] - 170)
+            canvas[100:228, x:x + 128] = face
+            out.mux(video.encode(av.VideoFrame.from_ndarray(canvas, format="rgb24")))
+        samples = (np.sin(np.arange(44100 * frames // 25) * 2 * np.pi * 440 / 44100) * 0.2).astype(np.float32)
+        for start in range(0, len(samples), 1024):
+            chunk = samples[start:start + 1024].reshape(1, -1)
+            frame = av.AudioFrame.from_ndarray(chunk, format="fltp", layout="mono")
+            frame.sample_rate = 44100
+            out.mux(audio.encode(frame))
+        out.mux(video.encode(None))
+        out.mux(audio.encode(None))
+    return buffer.getvalue()
+
+
+def make_batch(total: int, seed: int, videos: int = 0) -> list[Item]:
     import numpy as np
     from PIL import Image
 
@@ -81,6 +116,7 @@ def make_batch(total: int, seed: int) -> list[Item]:
         Image.fromarray(canvas).save(buffer, format="JPEG", quality=85)
         items.append(Item(f"large-{i}.jpg", buffer.getvalue(), "large"))
     items += [Item(f"cut-{i}.jpg", astronaut_jpeg()[:4000], "corrupt") for i in range(corrupt)]
+    items += [Item(f"clip-{i}.mp4", make_video(seed + i), "video") for i in range(videos)]
     random.Random(seed).shuffle(items)
     return items
 
@@ -131,7 +167,7 @@ class Worker:
     def start(self) -> None:
         self.starts += 1
         self.log = self.work / f"worker-{self.slot}-{self.starts}.log"
-        self.proc = spawn(["worker", "--queues", "images", "--concurrency", "1"], self.env, self.log)
+        self.proc = spawn(["worker", "--queues", "images,videos", "--concurrency", "1"], self.env, self.log)
 
     def ready(self) -> bool:
         return (self.proc is not None and self.proc.poll() is None and self.log is not None
@@ -192,7 +228,7 @@ def run(args: argparse.Namespace) -> int:
     from shared.storage import LocalStorage
     from tests.support.services import create_database, free_port
 
-    items = make_batch(args.images, args.seed)
+    items = make_batch(args.images, args.seed, args.videos)
     rng = random.Random(args.seed)
     work = Path(tempfile.mkdtemp(prefix="veil-chaos-"))
     chaos = Chaos()
@@ -356,6 +392,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--workers", type=int, default=3)
     parser.add_argument("--images", type=int, default=240)
+    parser.add_argument("--videos", type=int, default=10, help="Short clips (60 frames, 640x360, with audio).")
     parser.add_argument("--kill-every", type=float, default=3.0, help="Seconds between SIGKILLs.")
     parser.add_argument("--min-kills", type=int, default=10)
     parser.add_argument("--deadline", type=float, default=1200, help="Give up after this many seconds.")
