@@ -16,7 +16,8 @@ from shared.webhook_outbox import due_for_job
 from worker.context import ProcessLocal, WorkerContext
 from worker.gdpr_access import build_access_archive
 from worker.gdpr_erasure import run_erasure
-from worker.image_job import Outcome, run_image_job
+from worker.image_job import run_image_job
+from worker.job_steps import Outcome
 from worker.publisher import Publisher
 from worker.reaper import reap_and_publish
 from worker.video_job import run_video_job

@@ -31,7 +31,8 @@ from shared.version import software_version
 from worker.context import WorkerContext
 from worker.engine.errors import EngineError
 from worker.engine.video import VideoCancelled, VideoLimits, VideoOptions, VideoResult, probe_video
-from worker.image_job import Outcome, _delete_input, _fail, _give_back, _load_input, engine_options
+from worker.image_job import engine_options
+from worker.job_steps import Outcome, fail, finish, give_back, load_input
 from worker.lease import LeaseKeeper
 
 log = logging.getLogger("veil.worker")
@@ -124,11 +125,11 @@ def run_video_job(ctx: WorkerContext, job_id: uuid.UUID, *,
         return Outcome.skipped
     if on_claimed is not None:
         on_claimed(job_id)
-    job_input = _load_input(ctx, job_id)
+    job_input = load_input(ctx, job_id)
     if job_input is None:
         return Outcome.lost
     if job_input.key is None or not ctx.storage.exists(job_input.key):
-        _fail(ctx, claim, ReasonCode.input_missing, "The uploaded file is no longer stored.")
+        fail(ctx, claim, ReasonCode.input_missing, "The uploaded file is no longer stored.")
         return Outcome.failed
 
     limits = video_limits(settings)
@@ -147,11 +148,11 @@ def run_video_job(ctx: WorkerContext, job_id: uuid.UUID, *,
             return Outcome.lost
         except EngineError as exc:
             if exc.code in DETERMINISTIC:
-                _fail(ctx, claim, ReasonCode(exc.code), exc.message)
+                fail(ctx, claim, ReasonCode(exc.code), exc.message)
                 return Outcome.failed
-            return _give_back(ctx, claim, exc)
+            return give_back(ctx, claim, exc)
         except Exception as exc:  # unknown: maybe transient; the attempt cap ends a job that always fails
-            return _give_back(ctx, claim, exc)
+            return give_back(ctx, claim, exc)
         if lease.lost.is_set():
             return Outcome.lost
         container = container_name(result.output_container)
@@ -160,28 +161,15 @@ def run_video_job(ctx: WorkerContext, job_id: uuid.UUID, *,
         ctx.storage.put_file(key, out_path)
         elapsed_s = time.perf_counter() - started
 
-    won = job_claims.finalize(
-        ctx.engine, claim, JobStatus.succeeded,
-        output_key=key,
+    return finish(
+        ctx, claim, output_key=key, input_key=job_input.key,
         output_media_type=video_media_type(container),
         output_bytes=output_bytes,
         faces_found=result.tracks,
         manifest=_manifest(ctx, options, result, info_codec=info.codec),
         timings={**{k: round(v, 2) for k, v in result.timings_ms.items()}, "total": round(elapsed_s * 1000, 2),
                  PROGRESS_KEY: progress_detail(result.frames, result.frames, elapsed_s) | {"eta_seconds": 0.0}},
-        progress=1.0,
-        input_expires_at=utcnow() + timedelta(hours=settings.keep_originals_hours),
-        output_expires_at=(utcnow() + timedelta(days=settings.keep_outputs_days)
-                           if settings.keep_outputs_days is not None else None),
-        error_code=None,
-        error_message=None,
     )
-    if not won:
-        ctx.storage.delete(key)
-        return Outcome.lost
-    if settings.keep_originals_hours == 0:
-        _delete_input(ctx, job_id, job_input.key)
-    return Outcome.succeeded
 
 
 def _manifest(ctx: WorkerContext, options: VideoOptions, result: VideoResult, *,
