@@ -9,7 +9,6 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 
-from shared import job_claims
 from shared.errors import DETERMINISTIC, ReasonCode
 from shared.job_options import JobOptions
 from shared.storage import output_key
@@ -19,7 +18,7 @@ from worker.engine.errors import EngineError
 from worker.engine.image_io import extension, media_type
 from worker.engine.masking import MaskStyle
 from worker.engine.pipeline import AnonymizeOptions, AnonymizeResult
-from worker.job_steps import Outcome, fail, finish, give_back, load_input
+from worker.job_steps import Outcome, fail, finish, give_back, start
 from worker.lease import LeaseKeeper
 
 log = logging.getLogger("veil.worker")
@@ -38,28 +37,20 @@ def engine_options(options: JobOptions) -> AnonymizeOptions:
 
 def run_image_job(ctx: WorkerContext, job_id: uuid.UUID, *,
                   on_claimed: Callable[[uuid.UUID], object] | None = None) -> Outcome:
-    """`on_claimed` runs once the claim has committed, e.g. to announce `job.running` before the work."""
     settings = ctx.settings
-    claim = job_claims.claim(ctx.engine, job_id, lease_seconds=settings.lease_seconds)
-    if claim is None:
-        return Outcome.skipped
-    if on_claimed is not None:
-        on_claimed(job_id)
-    job_input = load_input(ctx, job_id)
-    if job_input is None:  # erased between our claim and now: there is nothing left to work on
-        return Outcome.lost
-    if job_input.key is None or not ctx.storage.exists(job_input.key):
-        fail(ctx, claim, ReasonCode.input_missing, "The uploaded file is no longer stored.")
-        return Outcome.failed
+    started_job = start(ctx, job_id, on_claimed=on_claimed)
+    if isinstance(started_job, Outcome):
+        return started_job
+    claim, input_key, job_options = started_job
 
     with tempfile.TemporaryDirectory(prefix="veil-job-") as tmp, \
             LeaseKeeper(ctx.engine, claim, lease_seconds=settings.lease_seconds) as lease:
         out_path = Path(tmp) / "output"
-        options = engine_options(job_input.options)
+        options = engine_options(job_options)
         started = time.perf_counter()
         try:
             result = ctx.anonymizer.run(
-                ctx.storage.local_path(job_input.key), out_path, options,
+                ctx.storage.local_path(input_key), out_path, options,
                 max_pixels=settings.max_image_pixels, jpeg_quality=settings.jpeg_quality,
                 keep_metadata=settings.keep_metadata,
             )
@@ -78,7 +69,7 @@ def run_image_job(ctx: WorkerContext, job_id: uuid.UUID, *,
         elapsed_ms = (time.perf_counter() - started) * 1000
 
     return finish(
-        ctx, claim, output_key=key, input_key=job_input.key,
+        ctx, claim, output_key=key, input_key=input_key,
         output_media_type=media_type(result.output_format),
         output_bytes=output_bytes,
         faces_found=sum(1 for label in result.detections.to_list() if label["label"] == "face"),

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol
 
 from sqlmodel import Session
 
@@ -21,6 +22,11 @@ from shared.timeutil import utcnow
 from worker.context import WorkerContext
 
 log = logging.getLogger("veil.worker")
+
+
+class JobRunner(Protocol):
+    def __call__(self, ctx: WorkerContext, job_id: uuid.UUID, *,
+                 on_claimed: Callable[[uuid.UUID], object] | None = None) -> Outcome: ...
 
 
 class Outcome(StrEnum):
@@ -42,6 +48,28 @@ def load_input(ctx: WorkerContext, job_id: uuid.UUID) -> JobInput | None:
     with Session(ctx.engine) as session:
         job = session.get(Job, job_id)
         return None if job is None else JobInput(key=job.input_key, options=JobOptions.model_validate(job.options))
+
+
+Started = tuple[job_claims.Claim, str, JobOptions]
+
+
+def start(ctx: WorkerContext, job_id: uuid.UUID, *,
+          on_claimed: Callable[[uuid.UUID], object] | None = None) -> Started | Outcome:
+    """Claim the job and find its stored input: (claim, input key, options), or the Outcome that ends it here.
+
+    `on_claimed` runs once the claim has committed, e.g. to announce `job.running` before the work."""
+    claim = job_claims.claim(ctx.engine, job_id, lease_seconds=ctx.settings.lease_seconds)
+    if claim is None:
+        return Outcome.skipped
+    if on_claimed is not None:
+        on_claimed(job_id)
+    job_input = load_input(ctx, job_id)
+    if job_input is None:  # erased between our claim and now: there is nothing left to work on
+        return Outcome.lost
+    if job_input.key is None or not ctx.storage.exists(job_input.key):
+        fail(ctx, claim, ReasonCode.input_missing, "The uploaded file is no longer stored.")
+        return Outcome.failed
+    return claim, job_input.key, job_input.options
 
 
 def fail(ctx: WorkerContext, claim: job_claims.Claim, code: ReasonCode, message: str) -> None:

@@ -17,7 +17,7 @@ from worker.context import ProcessLocal, WorkerContext
 from worker.gdpr_access import build_access_archive
 from worker.gdpr_erasure import run_erasure
 from worker.image_job import run_image_job
-from worker.job_steps import Outcome
+from worker.job_steps import JobRunner, Outcome
 from worker.publisher import Publisher
 from worker.reaper import reap_and_publish
 from worker.video_job import run_video_job
@@ -46,17 +46,20 @@ def register_tasks(app: Celery, settings: Settings) -> ProcessLocal:
             return
         publisher.publish(TaskName.deliver_webhook, due)
 
-    @app.task(name=TaskName.anonymize_image.value)
-    def anonymize_image(job_id: str) -> str:
+    def run_job(runner: JobRunner, task: TaskName, job_id: str) -> str:
         job = uuid.UUID(job_id)
-        outcome = run_image_job(context(), job, on_claimed=ring_webhooks)
+        outcome = runner(context(), job, on_claimed=ring_webhooks)
         ring_webhooks(job)
         if outcome is Outcome.retry:
             # A short jittered pause, then a fresh message: never a Celery countdown (ETA tasks are
             # duplicated or lost on Redis, celery#2481), and the attempt cap lives in the database.
             time.sleep(random.uniform(0.2, 1.0))
-            publisher.publish(TaskName.anonymize_image, [job])
+            publisher.publish(task, [job])
         return outcome.value
+
+    @app.task(name=TaskName.anonymize_image.value)
+    def anonymize_image(job_id: str) -> str:
+        return run_job(run_image_job, TaskName.anonymize_image, job_id)
 
     # Its own queue and time limit: a long video never holds up photos, nor hits the photo task's limit.
     video_limit = settings.resolved_video_time_limit_seconds
@@ -64,13 +67,7 @@ def register_tasks(app: Celery, settings: Settings) -> ProcessLocal:
     @app.task(name=TaskName.anonymize_video.value, time_limit=video_limit,
               soft_time_limit=max(1, video_limit - 10))
     def anonymize_video(job_id: str) -> str:
-        job = uuid.UUID(job_id)
-        outcome = run_video_job(context(), job, on_claimed=ring_webhooks)
-        ring_webhooks(job)
-        if outcome is Outcome.retry:
-            time.sleep(random.uniform(0.2, 1.0))
-            publisher.publish(TaskName.anonymize_video, [job])
-        return outcome.value
+        return run_job(run_video_job, TaskName.anonymize_video, job_id)
 
     @app.task(name=TaskName.reap.value)
     def reap() -> dict[str, int]:

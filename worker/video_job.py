@@ -32,7 +32,7 @@ from worker.context import WorkerContext
 from worker.engine.errors import EngineError
 from worker.engine.video import VideoCancelled, VideoLimits, VideoOptions, VideoResult, probe_video
 from worker.image_job import engine_options
-from worker.job_steps import Outcome, fail, finish, give_back, load_input
+from worker.job_steps import Outcome, fail, finish, give_back, start
 from worker.lease import LeaseKeeper
 
 log = logging.getLogger("veil.worker")
@@ -120,23 +120,16 @@ def progress_detail(frames_done: int, frames_total: int, elapsed_s: float) -> di
 def run_video_job(ctx: WorkerContext, job_id: uuid.UUID, *,
                   on_claimed: Callable[[uuid.UUID], object] | None = None) -> Outcome:
     settings = ctx.settings
-    claim = job_claims.claim(ctx.engine, job_id, lease_seconds=settings.lease_seconds)
-    if claim is None:
-        return Outcome.skipped
-    if on_claimed is not None:
-        on_claimed(job_id)
-    job_input = load_input(ctx, job_id)
-    if job_input is None:
-        return Outcome.lost
-    if job_input.key is None or not ctx.storage.exists(job_input.key):
-        fail(ctx, claim, ReasonCode.input_missing, "The uploaded file is no longer stored.")
-        return Outcome.failed
+    started_job = start(ctx, job_id, on_claimed=on_claimed)
+    if isinstance(started_job, Outcome):
+        return started_job
+    claim, input_key, job_options = started_job
 
     limits = video_limits(settings)
-    options = video_options(job_input.options, settings)
+    options = video_options(job_options, settings)
     with tempfile.TemporaryDirectory(prefix="veil-video-") as tmp, \
             LeaseKeeper(ctx.engine, claim, lease_seconds=settings.lease_seconds) as lease:
-        src = ctx.storage.local_path(job_input.key)
+        src = ctx.storage.local_path(input_key)
         out_path = Path(tmp) / "output"
         started = time.perf_counter()
         try:
@@ -162,7 +155,7 @@ def run_video_job(ctx: WorkerContext, job_id: uuid.UUID, *,
         elapsed_s = time.perf_counter() - started
 
     return finish(
-        ctx, claim, output_key=key, input_key=job_input.key,
+        ctx, claim, output_key=key, input_key=input_key,
         output_media_type=video_media_type(container),
         output_bytes=output_bytes,
         faces_found=result.tracks,
