@@ -21,6 +21,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError
 from sqlmodel import Session
 
 from api.app import create_app
@@ -169,8 +170,17 @@ def subject_client(settings: Settings, engine: Engine) -> Iterator[TestClient]:
 @pytest.fixture(autouse=True)
 def clean_state(engine: Engine, settings: Settings) -> None:
     """Cross-process tests share committed rows, so start each test from an empty table and store."""
-    with engine.begin() as conn:
-        conn.execute(text("TRUNCATE job, audit_event, subject_request CASCADE"))
+    # The session's worker may still be touching a row of the last test: TRUNCATE can then lose a deadlock
+    # to it (PostgreSQL aborts one side). The worker's side is a short transaction, so try again.
+    for attempt in range(5):
+        try:
+            with engine.begin() as conn:
+                conn.execute(text("TRUNCATE job, audit_event, subject_request CASCADE"))
+            break
+        except OperationalError:
+            if attempt == 4:
+                raise
+            time.sleep(0.2 * (attempt + 1))
     root = settings.resolved_storage_root
     for sub in ("inputs", "outputs", "access"):
         target = root / sub
