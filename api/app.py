@@ -7,7 +7,7 @@ from fastapi import FastAPI
 from api.body_limit import BodyLimitMiddleware
 from api.problems import install_problem_handlers
 from api.request_log import RequestLogMiddleware
-from api.routers import health, jobs, subject_requests
+from api.routers import current_key, dashboard, health, job_requeue, jobs, metrics, subject_requests
 from shared.db import make_engine
 from shared.logging_setup import configure_logging
 from shared.rate_limit import make_rate_limiter
@@ -28,7 +28,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                   description="Masks faces in vehicle-camera images. Jobs are asynchronous: submit, poll, fetch.")
     app.state.settings = settings
     app.state.engine = make_engine(settings)
-    app.state.storage = make_storage(settings.resolved_storage_root)
+    app.state.storage = make_storage(settings)
     app.state.celery = create_celery(settings)
     app.state.publisher = Publisher(app.state.celery)
     app.state.rate_limiter = make_rate_limiter(settings.resolved_broker_url)
@@ -39,6 +39,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(BodyLimitMiddleware, max_bytes=largest + FORM_OVERHEAD_BYTES)
     app.add_middleware(RequestLogMiddleware)
     app.include_router(health.router)
+    app.include_router(metrics.router)
     app.include_router(jobs.router)
     app.include_router(subject_requests.router)
+    app.include_router(job_requeue.router)
+    app.include_router(current_key.router)
+    app.include_router(dashboard.router)
     return app

@@ -192,7 +192,8 @@ def _check_video(storage: Storage, key: str, settings: Settings) -> None:
     """Read the header and first frame now, so a file that is no readable video, or one over the duration or
     resolution limits, is refused at upload rather than queued. Decoding all of it is the worker's."""
     try:
-        probe_video(storage.local_path(key), video_limits(settings))
+        with storage.local_file(key) as path:
+            probe_video(path, video_limits(settings))
     except EngineError as exc:
         storage.delete(key)
         if exc.code in (ReasonCode.video_too_long, ReasonCode.video_too_large):

@@ -14,7 +14,9 @@ from rich.console import Console
 from rich.table import Table
 
 from cli.admin import keys_app, tenants_app
+from cli.eval import eval_command
 from cli.gdpr import gdpr_app
+from cli.models import models_app
 from shared.settings import get_settings
 
 app = typer.Typer(help="Veil: find and mask faces in vehicle-camera footage.", no_args_is_help=True)
@@ -23,6 +25,8 @@ app.add_typer(db_app, name="db")
 app.add_typer(tenants_app, name="tenants")
 app.add_typer(keys_app, name="keys")
 app.add_typer(gdpr_app, name="gdpr")
+app.add_typer(models_app, name="models")
+app.command("eval")(eval_command)
 console = Console(stderr=True)
 
 
@@ -46,7 +50,8 @@ def api(host: Annotated[str | None, typer.Option()] = None,
 
     settings = get_settings()
     uvicorn.run(create_app(settings), host=host or settings.api_host, port=port or settings.api_port,
-                log_level=settings.log_level.lower(), proxy_headers=True, access_log=False)
+                log_level=settings.log_level.lower(), proxy_headers=True, access_log=False,
+                log_config=None)  # uvicorn's loggers go to our JSON root handler, not its own text format
 
 
 @app.command()
@@ -58,10 +63,18 @@ def worker(
 ) -> None:
     """Run a Celery worker (a real `celery worker`, configured from VEIL_ settings)."""
     from shared.logging_setup import configure_logging
-    from worker.tasks import create_worker_app
+    from worker.provider_check import ProviderCheckFailed
+    from worker.startup import prepare_worker
 
     settings = get_settings()
     configure_logging(settings.log_level)
+    try:
+        prepare_worker(settings)
+    except ProviderCheckFailed as exc:
+        console.print(f"[red]veil worker refused to start:[/] {exc}", soft_wrap=True)
+        raise typer.Exit(3) from None
+    from worker.tasks import create_worker_app  # after prepare_worker: see its docstring
+
     argv = ["worker", "--queues", queues, "--loglevel", settings.log_level.upper(),
             "--concurrency", str(concurrency or settings.worker_concurrency),
             "--hostname", f"veil-{os.getpid()}@%h", "--without-gossip", "--without-mingle"]
@@ -81,7 +94,7 @@ def reap() -> None:
     from worker.reaper import reap_and_publish
 
     settings = get_settings()
-    report = reap_and_publish(engine=make_engine(settings), storage=make_storage(settings.resolved_storage_root),
+    report = reap_and_publish(engine=make_engine(settings), storage=make_storage(settings),
                               settings=settings, publisher=Publisher(create_celery(settings)))
     table = Table("requeued", "dead", "republished", "inputs deleted", "outputs deleted", "archives deleted",
                   "orphans deleted", "webhooks sent")
@@ -111,11 +124,11 @@ def serve(port: Annotated[int | None, typer.Option()] = None) -> None:
     worker_proc = subprocess.Popen([sys.executable, "-m", "cli.main", "worker", "--beat"],
                                    start_new_session=True, preexec_fn=_die_with_parent)
     url = settings.public_url or f"http://{settings.api_host}:{port or settings.api_port}"
-    console.print(f"[bold green]Veil is up:[/] {url}  (API docs at {url}/docs)")
+    console.print(f"[bold green]Veil is up:[/] {url}  (API docs at {url}/docs, dashboard at {url}/dashboard)")
     console.print(f"API key for tenant 'local' (also in {key.path}): {key.value}")
     try:
         uvicorn.run(create_app(settings), host=settings.api_host, port=port or settings.api_port,
-                    log_level="warning", access_log=False)
+                    log_level="warning", access_log=False, log_config=None)
     finally:
         worker_proc.terminate()
         try:
@@ -139,7 +152,9 @@ def anonymize(
     photos: Annotated[list[Path], typer.Argument(
         exists=True, dir_okay=False, help="Images (JPEG, PNG, WebP) and videos (MP4, MOV, MKV, AVI) to anonymize.")],
     out: Annotated[Path, typer.Option("--out", help="Folder for the anonymized files.")],
-    targets: Annotated[str, typer.Option(help="What to mask: face.")] = "face",
+    targets: Annotated[str, typer.Option(help="What to mask, comma-separated: face, plate.")] = "face,plate",
+    preset: Annotated[str | None, typer.Option(
+        help="Detection preset: fast, balanced or thorough (default: VEIL_DEFAULT_PRESET).")] = None,
     mask: Annotated[str, typer.Option(help="blur, pixelate or solid.")] = "blur",
     output_format: Annotated[str, typer.Option(
         "--format", help="same, png, jpeg or webp (images; videos keep their container, AVI becomes MKV).")] = "same",
@@ -154,14 +169,16 @@ def anonymize(
 
     try:
         options = JobOptions.model_validate({"targets": [t.strip() for t in targets.split(",") if t.strip()],
-                                             "mask": mask, "format": output_format, "threshold": threshold})
+                                             "mask": mask, "format": output_format, "threshold": threshold,
+                                             "preset": preset})
     except ValidationError as exc:
         console.print(f"[red]invalid option:[/] {exc.errors()[0]['loc']}: {exc.errors()[0]['msg']}")
         raise typer.Exit(2) from None
     outcomes = anonymize_files(photos, out, engine_options(options), get_settings())
     failed = [o for o in outcomes if o.error_code]
-    faces = sum(o.faces for o in outcomes)
-    console.print(f"{len(outcomes) - len(failed)} done, {len(failed)} failed, {faces} faces masked -> {out}")
+    faces, plates = sum(o.faces for o in outcomes), sum(o.plates for o in outcomes)
+    console.print(f"{len(outcomes) - len(failed)} done, {len(failed)} failed, {faces} faces and {plates} plates "
+                  f"masked -> {out}")
     for o in failed:
         console.print(f"[red]failed[/] {o.source.name}: {o.error_code}")
     raise typer.Exit(1 if failed else 0)

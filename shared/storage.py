@@ -1,7 +1,7 @@
-"""Object storage. Local disk now; an S3 backend can implement the same protocol.
+"""Object storage: the protocol, local disk, and the choice between it and S3 (shared/storage_s3.py).
 
-Keys are relative POSIX paths that Veil builds itself (never from a client's file name). Every write lands
-in a temporary file first and is renamed into place, so a reader never sees half an object.
+Keys are relative POSIX paths that Veil builds itself (never from a client's file name). A reader never sees
+half an object: local writes land in a temporary file and are renamed into place; S3 objects appear whole.
 """
 
 from __future__ import annotations
@@ -11,9 +11,12 @@ import os
 import shutil
 import uuid
 from collections.abc import Iterator
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO, Protocol
+
+from shared.settings import Settings, StorageBackend
 
 CHUNK = 1024 * 1024
 
@@ -35,12 +38,45 @@ class StoredObject:
 class Storage(Protocol):
     def put_stream(self, key: str, source: BinaryIO, *, max_bytes: int | None = None) -> StoredObject: ...
     def put_file(self, key: str, path: Path) -> None: ...
-    def local_path(self, key: str) -> Path: ...
+    def local_file(self, key: str) -> AbstractContextManager[Path]:
+        """The object as a file on this machine for the `with` block (read it, never write it); a backend
+        that keeps objects elsewhere downloads a temporary copy and deletes it afterwards."""
+        ...
     def open(self, key: str) -> BinaryIO: ...
     def exists(self, key: str) -> bool: ...
-    def delete(self, key: str) -> bool: ...
-    def list(self, prefix: str) -> Iterator[str]: ...
+    def delete(self, key: str) -> bool:
+        """Remove the object for good (with every stored version); False if there was none."""
+        ...
+    def list(self, prefix: str) -> Iterator[str]:
+        """Keys under the folder `prefix`, including any that only older versions still hold."""
+        ...
     def check(self) -> None: ...
+
+
+class StreamTally:
+    """Reads a stream in chunks while counting, hashing and keeping its head, and refuses it past `max_bytes`
+    as soon as the limit is crossed, so no backend ever holds or writes more than the limit."""
+
+    HEAD_BYTES = 64
+
+    def __init__(self, max_bytes: int | None) -> None:
+        self.max_bytes = max_bytes
+        self.size = 0
+        self.head = b""
+        self._digest = hashlib.sha256()
+
+    def chunks(self, source: BinaryIO) -> Iterator[bytes]:
+        while chunk := source.read(CHUNK):
+            self.size += len(chunk)
+            if self.max_bytes is not None and self.size > self.max_bytes:
+                raise ObjectTooLarge(self.max_bytes)
+            if len(self.head) < self.HEAD_BYTES:
+                self.head += chunk[: self.HEAD_BYTES - len(self.head)]
+            self._digest.update(chunk)
+            yield chunk
+
+    def stored(self, key: str) -> StoredObject:
+        return StoredObject(key=key, size=self.size, sha256=self._digest.hexdigest(), head=self.head)
 
 
 def _validate_key(key: str) -> PurePosixPath:
@@ -68,23 +104,17 @@ class LocalStorage:
         os.replace(temp, final)
 
     def put_stream(self, key: str, source: BinaryIO, *, max_bytes: int | None = None) -> StoredObject:
-        temp, digest, size, head = self._temp(), hashlib.sha256(), 0, b""
+        temp, tally = self._temp(), StreamTally(max_bytes)
         try:
             with temp.open("wb") as out:
-                while chunk := source.read(CHUNK):
-                    size += len(chunk)
-                    if max_bytes is not None and size > max_bytes:
-                        raise ObjectTooLarge(max_bytes)
-                    if len(head) < 64:
-                        head += chunk[: 64 - len(head)]
-                    digest.update(chunk)
+                for chunk in tally.chunks(source):
                     out.write(chunk)
                 out.flush()
                 os.fsync(out.fileno())
             self._commit(temp, key)
         finally:
             temp.unlink(missing_ok=True)
-        return StoredObject(key=key, size=size, sha256=digest.hexdigest(), head=head)
+        return tally.stored(key)
 
     def put_file(self, key: str, path: Path) -> None:
         temp = self._temp()
@@ -99,6 +129,9 @@ class LocalStorage:
         if not path.is_file():
             raise FileNotFoundError("no such object")
         return path
+
+    def local_file(self, key: str) -> AbstractContextManager[Path]:
+        return nullcontext(self.local_path(key))
 
     def open(self, key: str) -> BinaryIO:
         return self.local_path(key).open("rb")
@@ -136,8 +169,12 @@ class LocalStorage:
         probe.unlink()
 
 
-def make_storage(root: Path) -> Storage:
-    return LocalStorage(root)
+def make_storage(settings: Settings) -> Storage:
+    if settings.storage_backend is StorageBackend.s3:
+        from shared.storage_s3 import s3_storage  # boto3 is imported only by deployments that use it
+
+        return s3_storage(settings)
+    return LocalStorage(settings.resolved_storage_root)
 
 
 def input_key(job_id: str) -> str:

@@ -12,10 +12,9 @@ from sqlalchemy.engine import Engine
 from shared.db import make_engine
 from shared.settings import Settings
 from shared.storage import Storage, make_storage
-from worker.engine.face_yunet import YuNetDetector
-from worker.engine.model_files import YUNET_N
-from worker.engine.onnx_session import create_session
+from worker.engine.detection_engine import DetectionEngines
 from worker.engine.pipeline import ImageAnonymizer
+from worker.engine.registry import ModelRegistry
 from worker.engine.video import VideoAnonymizer
 
 log = logging.getLogger("veil.worker")
@@ -32,27 +31,32 @@ class WorkerContext:
     @classmethod
     def build(cls, settings: Settings) -> WorkerContext:
         return cls(settings=settings, engine=make_engine(settings),
-                   storage=make_storage(settings.resolved_storage_root))
+                   storage=make_storage(settings))
 
     @property
     def anonymizer(self) -> ImageAnonymizer:
-        # One ONNX Runtime session per process, made on first use in the process that runs the tasks.
+        # One ONNX Runtime session per model per process, made on first use in the process that runs the tasks.
         if self._anonymizer is None:
             self._anonymizer = build_anonymizer(self.settings)
         return self._anonymizer
 
     @property
     def video_anonymizer(self) -> VideoAnonymizer:
-        # Shares the image anonymizer's detector: one ONNX Runtime session per process serves both.
+        # Shares the image anonymizer's detectors: one set of ONNX Runtime sessions per process serves both.
         if self._video_anonymizer is None:
-            self._video_anonymizer = VideoAnonymizer(self.anonymizer.detector)
+            self._video_anonymizer = VideoAnonymizer(self.anonymizer.engines)
         return self._video_anonymizer
 
 
+def build_engines(settings: Settings) -> DetectionEngines:
+    """Every preset's detectors, on licence- and hash-checked sessions from the model registry."""
+    registry = ModelRegistry.from_settings(settings)
+    return DetectionEngines.from_loader(registry.load_session, registry.record,
+                                        default_preset=settings.default_preset)
+
+
 def build_anonymizer(settings: Settings) -> ImageAnonymizer:
-    session = create_session(YUNET_N.path, providers_preference=settings.ort_providers,
-                             intra_op_threads=settings.ort_threads)
-    return ImageAnonymizer(YuNetDetector(YUNET_N, session=session))
+    return ImageAnonymizer(build_engines(settings))
 
 
 class ProcessLocal:

@@ -27,10 +27,10 @@ log = logging.getLogger("veil.worker")
 def engine_options(options: JobOptions) -> AnonymizeOptions:
     return AnonymizeOptions(
         targets=tuple(options.targets),
+        preset=options.preset,
         mask=MaskStyle(options.mask),
-        width_scale=options.padding.width,
-        height_scale=options.padding.height,
-        score_threshold=options.threshold,
+        padding_by_target={t: options.padding_for(t) for t in options.targets},
+        threshold_by_target={t: options.threshold_for(t) for t in options.targets},
         output_format=options.format,
     )
 
@@ -49,11 +49,12 @@ def run_image_job(ctx: WorkerContext, job_id: uuid.UUID, *,
         options = engine_options(job_options)
         started = time.perf_counter()
         try:
-            result = ctx.anonymizer.run(
-                ctx.storage.local_path(input_key), out_path, options,
-                max_pixels=settings.max_image_pixels, jpeg_quality=settings.jpeg_quality,
-                keep_metadata=settings.keep_metadata,
-            )
+            with ctx.storage.local_file(input_key) as source:
+                result = ctx.anonymizer.run(
+                    source, out_path, options,
+                    max_pixels=settings.max_image_pixels, jpeg_quality=settings.jpeg_quality,
+                    keep_metadata=settings.keep_metadata,
+                )
         except EngineError as exc:
             if exc.code in DETERMINISTIC:
                 fail(ctx, claim, ReasonCode(exc.code), exc.message)
@@ -65,7 +66,10 @@ def run_image_job(ctx: WorkerContext, job_id: uuid.UUID, *,
             return Outcome.lost
         key = output_key(str(job_id), claim.token.rsplit(":", 1)[-1], extension(result.output_format))
         output_bytes = out_path.stat().st_size
-        ctx.storage.put_file(key, out_path)
+        try:
+            ctx.storage.put_file(key, out_path)
+        except Exception as exc:  # the store is unreachable or refused: another attempt may succeed
+            return give_back(ctx, claim, exc)
         elapsed_ms = (time.perf_counter() - started) * 1000
 
     return finish(

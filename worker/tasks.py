@@ -7,10 +7,11 @@ import random
 import time
 import uuid
 
+import structlog
 from celery import Celery
-from celery.signals import worker_process_init
+from celery.signals import task_prerun, worker_process_init
 
-from shared.queues import TaskName
+from shared.queues import KIND_TASKS, TaskName
 from shared.settings import Settings
 from shared.webhook_outbox import due_for_job
 from worker.context import ProcessLocal, WorkerContext
@@ -18,23 +19,31 @@ from worker.gdpr_access import build_access_archive
 from worker.gdpr_erasure import run_erasure
 from worker.image_job import run_image_job
 from worker.job_steps import JobRunner, Outcome
+from worker.metrics import WorkerMetrics, finished_video_fps
 from worker.publisher import Publisher
 from worker.reaper import reap_and_publish
 from worker.video_job import run_video_job
 from worker.webhook_delivery import deliver
 
 log = logging.getLogger("veil.worker")
+TASK_KINDS = {task: kind for kind, task in KIND_TASKS.items()}
 
 
 def register_tasks(app: Celery, settings: Settings) -> ProcessLocal:
     context = ProcessLocal(lambda: WorkerContext.build(settings))
     publisher = Publisher(app)
+    metrics = WorkerMetrics()
 
     @worker_process_init.connect(weak=False)
     def _warm_up(**_: object) -> None:
-        # In each child, after fork: verify the model's hash and open its ONNX Runtime session now, so a
-        # broken model stops the worker at start-up and the first job does not pay for the session.
-        context().anonymizer.detector  # noqa: B018
+        # In each child, after fork: check the default preset's models (licence, hash) and open their ONNX
+        # Runtime sessions now, so a broken model stops the worker at start-up and the first job does not wait.
+        metrics.set_provider(context().anonymizer.warm_up())
+
+    @task_prerun.connect(weak=False)
+    def _fresh_log_context(**_: object) -> None:
+        # A pool child runs task after task: the ids bound for the last one must not leak into this one.
+        structlog.contextvars.clear_contextvars()
 
     def ring_webhooks(job: uuid.UUID) -> None:
         # After the status change committed. Never lets the job fail: a lost ring is the sweeper's to repeat.
@@ -48,7 +57,13 @@ def register_tasks(app: Celery, settings: Settings) -> ProcessLocal:
 
     def run_job(runner: JobRunner, task: TaskName, job_id: str) -> str:
         job = uuid.UUID(job_id)
+        structlog.contextvars.bind_contextvars(job_id=str(job))
+        started = time.perf_counter()
         outcome = runner(context(), job, on_claimed=ring_webhooks)
+        kind = TASK_KINDS[task]
+        metrics.observe_job(kind, outcome.value, time.perf_counter() - started)
+        if kind == "video" and outcome is Outcome.succeeded:
+            metrics.observe_video_fps(finished_video_fps(context().engine, job))
         ring_webhooks(job)
         if outcome is Outcome.retry:
             # A short jittered pause, then a fresh message: never a Celery countdown (ETA tasks are
@@ -80,15 +95,18 @@ def register_tasks(app: Celery, settings: Settings) -> ProcessLocal:
 
     @app.task(name=TaskName.deliver_webhook.value)
     def deliver_webhook(delivery_id: str) -> str:
+        structlog.contextvars.bind_contextvars(delivery_id=delivery_id)
         ctx = context()
         return deliver(ctx.engine, uuid.UUID(delivery_id), ctx.settings).value
 
     @app.task(name=TaskName.gdpr_erase.value)
     def gdpr_erase(request_id: str) -> str:
+        structlog.contextvars.bind_contextvars(subject_request_id=request_id)
         return run_erasure(context(), uuid.UUID(request_id))
 
     @app.task(name=TaskName.gdpr_access.value)
     def gdpr_access(request_id: str) -> str:
+        structlog.contextvars.bind_contextvars(subject_request_id=request_id)
         return build_access_archive(context(), uuid.UUID(request_id)).value
 
     return context

@@ -13,6 +13,7 @@ from starlette.datastructures import UploadFile
 from api.auth import ReadJobs, WriteJobs
 from api.body_limit import BodyTooLarge
 from api.deps import PublisherDep, SessionDep, SettingsDep, StorageDep
+from api.object_download import object_response
 from api.problems import Problem
 from api.schemas import DetectionsOut, JobOut, JobPage, problem_responses
 from api.submissions import (
@@ -109,19 +110,19 @@ def get_job(job_id: uuid.UUID, session: SessionDep, principal: ReadJobs) -> JobO
             responses={200: {"content": {"image/jpeg": {}, "image/png": {}, "image/webp": {}, "video/mp4": {},
                                          "video/quicktime": {}, "video/x-matroska": {}, "video/x-msvideo": {}}},
                        **problem_responses(409)})
-def get_result(job_id: uuid.UUID, session: SessionDep, storage: StorageDep, principal: ReadJobs) -> FileResponse:
+def get_result(job_id: uuid.UUID, session: SessionDep, storage: StorageDep, principal: ReadJobs) -> Response:
     job = _job_or_404(session, principal.tenant_id, job_id)
     if job.status != JobStatus.succeeded.value or job.output_key is None:
         raise Problem(409, "result_not_ready", "The job has no result to download.", job_status=job.status)
+    extension = job.output_key.rsplit(".", 1)[-1]
     try:
-        path = storage.local_path(job.output_key)
+        response = object_response(storage, job.output_key, filename=f"{job.id}.{extension}",
+                                   media_type=job.output_media_type or "application/octet-stream")
     except FileNotFoundError:
         raise Problem(409, "result_not_ready", "The job has no result to download.", job_status=job.status) from None
     audit.record(session=session, tenant_id=principal.tenant_id, key_id=principal.key_id,
                  action="job.result.download", resource_type="job", resource_id=str(job.id))
-    extension = job.output_key.rsplit(".", 1)[-1]
-    return FileResponse(path, media_type=job.output_media_type or "application/octet-stream",
-                        filename=f"{job.id}.{extension}")
+    return response
 
 
 @router.get("/{job_id}/detections", response_model=DetectionsOut)

@@ -14,6 +14,7 @@ from fastapi.responses import FileResponse
 
 from api.auth import require
 from api.deps import PublisherDep, SessionDep, SettingsDep, StorageDep
+from api.object_download import object_response
 from api.problems import Problem
 from api.schemas import problem_responses
 from api.subject_request_schemas import (
@@ -120,7 +121,7 @@ def get_receipt(request_id: uuid.UUID, session: SessionDep, principal: SubjectRe
             responses={200: {"content": {"application/zip": {}}, "description": "The access archive"},
                        **problem_responses(409, 410)})
 def get_archive(request_id: uuid.UUID, session: SessionDep, storage: StorageDep,
-                principal: SubjectRequests) -> FileResponse:
+                principal: SubjectRequests) -> Response:
     """An access request's archive: the subject's job records and anonymized outputs, never the originals."""
     request = _request_or_404(session, principal.tenant_id, request_id)
     if request.type != "access":
@@ -132,10 +133,11 @@ def get_archive(request_id: uuid.UUID, session: SessionDep, storage: StorageDep,
     if request.archive_key is None or (request.archive_expires_at and request.archive_expires_at <= utcnow()):
         raise expired
     try:
-        path = storage.local_path(request.archive_key)
+        response = object_response(storage, request.archive_key, media_type="application/zip",
+                                   filename=f"access-{request.id}.zip")
     except FileNotFoundError:
         raise expired from None
     audit.record(session=session, tenant_id=principal.tenant_id, key_id=principal.key_id,
                  action="subject_request.archive.download", resource_type="subject_request",
                  resource_id=str(request.id))
-    return FileResponse(path, media_type="application/zip", filename=f"access-{request.id}.zip")
+    return response

@@ -81,8 +81,8 @@ def _objects(top: str) -> tuple[Step, Step]:
     """Erase and verify for every object under `<top>/<job id>/`.
 
     Every key is listed and deleted, whatever its name: all attempts' outputs, partial or losing ones
-    included. LocalStorage keeps no versions (a delete unlinks the file); a versioned backend (S3 with
-    versioning) must delete every version and delete marker here, or its verify must list versions."""
+    included. LocalStorage keeps no versions (a delete unlinks the file); S3Storage lists every key that any
+    version still holds and deletes every version and delete marker, so verify sees what a plain listing hides."""
 
     def keys(ctx: ErasureContext, job_ids: Sequence[uuid.UUID]) -> list[str]:
         return [key for job in job_ids for key in ctx.storage.list(f"{top}/{job}/")]
@@ -166,7 +166,8 @@ NOT_A_PLACE: dict[str, str] = {
     "detections": "kept only in the job row (job.detections), erased with it",
     "redis": "Celery messages carry job and request ids only, results are not stored, and the rate limiter "
              "counts per tenant; no image, identifier or hash is cached",
-    "object versions": "LocalStorage keeps none; a versioned backend must erase versions in its store places",
+    "object versions": "LocalStorage keeps none; S3Storage's delete removes every version and delete marker, "
+                       "and its listing shows keys only older versions hold, so the store places cover them",
     "logs": "carry ids, reason codes and exception types only (tests/integration/test_no_personal_data_in_logs.py)",
 }
 

@@ -30,7 +30,7 @@ from shared.db import make_engine
 from shared.migrate import upgrade
 from shared.scopes import Scope
 from shared.settings import Settings
-from tests.support.services import create_database, drop_database, throwaway_postgres, throwaway_redis
+from tests.support.services import create_database, drop_database, free_port, throwaway_postgres, throwaway_redis
 
 REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.integration
@@ -92,6 +92,7 @@ def settings_env(settings: Settings) -> dict[str, str]:
 class WorkerProcess:
     proc: subprocess.Popen[bytes]
     log: Path
+    metrics_url: str | None = None  # the worker's own /metrics, when started with a metrics port
 
     def output(self) -> str:
         return self.log.read_text(errors="replace")
@@ -112,14 +113,15 @@ class WorkerProcess:
 
 
 def start_worker(settings: Settings, log: Path, queues: str = "images,maintenance,gdpr",
-                 extra_env: dict[str, str] | None = None) -> WorkerProcess:
+                 extra_env: dict[str, str] | None = None, metrics_port: int | None = None) -> WorkerProcess:
     handle = log.open("wb")
+    metrics_env = {"VEIL_WORKER_METRICS_PORT": str(metrics_port)} if metrics_port else {}
     proc = subprocess.Popen(
         [sys.executable, "-m", "cli.main", "worker", "--queues", queues, "--concurrency", "1"],
-        cwd=REPO, env={**settings_env(settings), **(extra_env or {})}, stdout=handle, stderr=subprocess.STDOUT,
-        start_new_session=True,
+        cwd=REPO, env={**settings_env(settings), **metrics_env, **(extra_env or {})}, stdout=handle,
+        stderr=subprocess.STDOUT, start_new_session=True,
     )
-    worker = WorkerProcess(proc, log)
+    worker = WorkerProcess(proc, log, f"http://127.0.0.1:{metrics_port}/metrics" if metrics_port else None)
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
         if " ready." in worker.output():
@@ -133,7 +135,7 @@ def start_worker(settings: Settings, log: Path, queues: str = "images,maintenanc
 
 @pytest.fixture(scope="session")
 def worker(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[WorkerProcess]:
-    w = start_worker(settings, tmp_path_factory.mktemp("worker") / "worker.log")
+    w = start_worker(settings, tmp_path_factory.mktemp("worker") / "worker.log", metrics_port=free_port())
     yield w
     w.stop()
 

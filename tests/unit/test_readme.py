@@ -11,7 +11,7 @@ README = Path(__file__).resolve().parents[2] / "README.md"
 
 
 def test_settings_table_matches_the_settings_class() -> None:
-    rows = re.findall(r"^\| `(VEIL_[A-Z_]+)` \|", README.read_text(), flags=re.MULTILINE)
+    rows = re.findall(r"^\| `(VEIL_[A-Z0-9_]+)` \|", README.read_text(), flags=re.MULTILINE)
     assert sorted(rows) == sorted(f"VEIL_{name.upper()}" for name in Settings.model_fields)
 
 

@@ -92,7 +92,7 @@ INVALID_OPTIONS = {
     "unknown_nested": '{"padding": {"depth": 2}}',
     "out_of_range": '{"threshold": 5}',
     "empty_targets": '{"targets": []}',
-    "bad_target": '{"targets": ["plate"]}',
+    "bad_target": '{"targets": ["tattoo"]}',
 }
 
 
