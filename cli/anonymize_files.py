@@ -22,6 +22,7 @@ class FileOutcome:
     output: Path | None
     faces: int
     error_code: str | None
+    plates: int = 0
 
 
 def output_path(out_dir: Path, source: Path, fmt: str, taken: set[Path], *, suffix: str | None = None) -> Path:
@@ -55,7 +56,8 @@ def anonymize_files(sources: list[Path], out_dir: Path, options: AnonymizeOption
                                             jpeg_quality=settings.jpeg_quality, keep_metadata=settings.keep_metadata)
                     final = output_path(out_dir, source, result.output_format, taken)
                     tmp.replace(final)
-                    outcomes.append(FileOutcome(source, final, len(result.detections), None))
+                    labels = list(result.detections.labels)
+                    outcomes.append(FileOutcome(source, final, labels.count("face"), None, labels.count("plate")))
             except EngineError as exc:
                 outcomes.append(FileOutcome(source, None, 0, exc.code))
             except OSError:
@@ -80,11 +82,12 @@ def _video(anonymizer: ImageAnonymizer, source: Path, tmp: Path, out_dir: Path, 
         return True
 
     try:
-        result = VideoAnonymizer(anonymizer.detector).run(
+        result = VideoAnonymizer(anonymizer.engines).run(
             source, tmp, VideoOptions(face=options, crf=settings.video_crf, preset=settings.video_preset),
             limits=video_limits(settings), progress=report)
     finally:
         progress.remove_task(frames)
     final = output_path(out_dir, source, "", taken, suffix=f".{container_name(result.output_container)}")
     tmp.replace(final)
-    return FileOutcome(source, final, result.tracks, None)
+    tracks = result.tracks_by_target
+    return FileOutcome(source, final, tracks.get("face", 0), None, tracks.get("plate", 0))

@@ -12,6 +12,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -62,7 +63,15 @@ def video_limits(settings: Settings) -> VideoLimits:
 
 
 def video_options(options: JobOptions, settings: Settings) -> VideoOptions:
-    return VideoOptions(face=engine_options(options), crf=settings.video_crf, preset=settings.video_preset)
+    """A job's options for the video engine: its preset, else the video one (cheaper per frame than photos'
+    because tracking carries boxes between detections), and the cadence per target from the settings."""
+    what = engine_options(options)
+    thresholds = dict(what.threshold_by_target)
+    if "face" in thresholds and thresholds["face"] is None and what.score_threshold is None:
+        thresholds["face"] = settings.video_face_threshold
+    what = replace(what, preset=options.preset or settings.video_detection_preset, threshold_by_target=thresholds)
+    return VideoOptions(face=what, crf=settings.video_crf, preset=settings.video_preset,
+                        cadence={"face": settings.video_face_cadence, "plate": settings.video_plate_cadence})
 
 
 class ProgressWriter:
@@ -129,13 +138,13 @@ def run_video_job(ctx: WorkerContext, job_id: uuid.UUID, *,
     options = video_options(job_options, settings)
     with tempfile.TemporaryDirectory(prefix="veil-video-") as tmp, \
             LeaseKeeper(ctx.engine, claim, lease_seconds=settings.lease_seconds) as lease:
-        src = ctx.storage.local_path(input_key)
         out_path = Path(tmp) / "output"
         started = time.perf_counter()
         try:
-            info = probe_video(src, limits)
-            result = ctx.video_anonymizer.run(src, out_path, options, limits=limits,
-                                              progress=ProgressWriter(ctx, claim, lease))
+            with ctx.storage.local_file(input_key) as src:
+                info = probe_video(src, limits)
+                result = ctx.video_anonymizer.run(src, out_path, options, limits=limits,
+                                                  progress=ProgressWriter(ctx, claim, lease))
         except VideoCancelled:
             log.info("video job stopped: no longer ours", extra={"job_id": str(job_id)})
             return Outcome.lost
@@ -151,14 +160,17 @@ def run_video_job(ctx: WorkerContext, job_id: uuid.UUID, *,
         container = container_name(result.output_container)
         key = output_key(str(job_id), claim.token.rsplit(":", 1)[-1], f".{container}")
         output_bytes = out_path.stat().st_size
-        ctx.storage.put_file(key, out_path)
+        try:
+            ctx.storage.put_file(key, out_path)
+        except Exception as exc:  # the store is unreachable or refused: another attempt may succeed
+            return give_back(ctx, claim, exc)
         elapsed_s = time.perf_counter() - started
 
     return finish(
         ctx, claim, output_key=key, input_key=input_key,
         output_media_type=video_media_type(container),
         output_bytes=output_bytes,
-        faces_found=result.tracks,
+        faces_found=result.tracks_by_target.get("face", 0),
         manifest=_manifest(ctx, options, result, info_codec=info.codec),
         timings={**{k: round(v, 2) for k, v in result.timings_ms.items()}, "total": round(elapsed_s * 1000, 2),
                  PROGRESS_KEY: progress_detail(result.frames, result.frames, elapsed_s) | {"eta_seconds": 0.0}},
@@ -175,16 +187,18 @@ def _manifest(ctx: WorkerContext, options: VideoOptions, result: VideoResult, *,
         "output_codec": result.output_codec,
         "output_container": container_name(result.output_container),
         "crf": options.crf,
-        "preset": options.preset,
+        "encoder_preset": options.preset,  # x264's; "preset" above is the detection preset
         "frames": result.frames,
         "fps": result.fps,
         "width": result.width,
         "height": result.height,
         "detections": result.detections,
         "tracks": result.tracks,
+        "tracks_by_target": dict(result.tracks_by_target),
         "masked_boxes": result.masked_boxes,
         "copied_streams": list(result.copied_streams),
         "dropped_other_streams": options.drop_other_streams,
-        "tracker": {"hold_frames": options.track_hold_frames, "lead_frames": options.track_lead_frames},
+        "tracker": {"hold_frames": options.track_hold_frames, "lead_frames": options.lead_frames(result.cadence),
+                    "cadence": dict(result.cadence)},
         "metadata_kept": "none",
     }

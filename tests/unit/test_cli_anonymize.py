@@ -40,3 +40,16 @@ def test_format_option_converts(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["anonymize", str(src), "--out", str(tmp_path / "o"), "--format", "jpeg"])
     assert result.exit_code == 0, result.output
     assert (tmp_path / "o" / "a.jpg").read_bytes()[:3] == b"\xff\xd8\xff"
+
+
+def test_targets_and_preset_options(tmp_path: Path) -> None:
+    src = tmp_path / "a.png"
+    src.write_bytes(astronaut_png())
+    runner = CliRunner()
+    faces = runner.invoke(app, ["anonymize", str(src), "--out", str(tmp_path / "o"), "--targets", "face",
+                                "--preset", "fast"])
+    assert faces.exit_code == 0, faces.output
+    assert "1 faces and 0 plates masked" in faces.output
+    for bad in (["--targets", "car"], ["--targets", ""], ["--preset", "slow"]):
+        result = runner.invoke(app, ["anonymize", str(src), "--out", str(tmp_path / "o"), *bad])
+        assert result.exit_code == 2 and "invalid option" in result.output, bad

@@ -8,11 +8,13 @@ import numpy as np
 import pytest
 from engine_fixtures import ASTRONAUT_FACE, astronaut_bgr, save_astronaut
 
-from worker.engine.face_yunet import YuNetDetector
+from worker.engine.detection_engine import DetectionEngines
+from worker.engine.face_yunet import DEFAULT_SCORE_THRESHOLD, YuNetDetector
 from worker.engine.image_io import read_image, sniff_image_format
 from worker.engine.masking import MaskStyle
 from worker.engine.model_files import YUNET_N
 from worker.engine.pipeline import AnonymizeOptions, ImageAnonymizer
+from worker.engine.presets import SingleScaleYuNet
 
 LIMIT = 50_000_000
 
@@ -66,18 +68,24 @@ def test_manifest_names_model_and_settings(anonymizer: ImageAnonymizer) -> None:
     manifest = anonymizer.manifest(options)
     model = manifest["models"][0]
     assert (model["name"], model["sha256"], model["licence"]) == ("yunet_n", YUNET_N.sha256, "Apache-2.0")
-    assert model["provider"] == anonymizer.detector.provider
-    assert manifest["score_threshold"] == 0.6
-    assert manifest["padding"] == {"width_scale": 1.3, "height_scale": 1.5}
-    assert manifest["mask"] == "pixelate"
-    assert anonymizer.manifest(AnonymizeOptions())["score_threshold"] == anonymizer.detector.score_threshold
+    assert model["task"] == "face" and model["provider"] in ("CPUExecutionProvider", "CUDAExecutionProvider")
+    face = manifest["tasks"]["face"]
+    assert face["score_threshold"] == 0.6
+    assert face["padding"] == {"width_scale": 1.3, "height_scale": 1.5}
+    assert face["operating_point"]["scales"] == [1.0]
+    assert manifest["mask"] == "pixelate" and manifest["targets"] == ["face"]
+    default = anonymizer.manifest(AnonymizeOptions())["tasks"]["face"]["score_threshold"]
+    assert default == DEFAULT_SCORE_THRESHOLD
 
 
 @pytest.mark.parametrize(
     "kwargs",
     [
-        {"targets": ("plate",)},
+        {"targets": ("car",)},
         {"targets": ()},
+        {"preset": "fastest"},
+        {"threshold_by_target": {"car": 0.5}},
+        {"padding_by_target": {"face": (0.9, None)}},
         {"mask": "smudge"},
         {"width_scale": 0.9},
         {"score_threshold": 0.0},
@@ -91,6 +99,13 @@ def test_options_are_validated(kwargs: dict) -> None:
 
 
 def test_detector_is_built_lazily() -> None:
-    anonymizer = ImageAnonymizer()
-    assert anonymizer._detector is None
-    assert anonymizer.detector.name == "yunet_n"
+    built: list[tuple[str, str]] = []
+
+    def build(task: str, preset: str) -> SingleScaleYuNet:
+        built.append((task, preset))
+        return SingleScaleYuNet(YuNetDetector())
+
+    anonymizer = ImageAnonymizer(DetectionEngines(build, lambda name: {"name": name}, targets=("face",)))
+    assert built == []
+    anonymizer.warm_up()
+    assert built == [("face", "balanced")]

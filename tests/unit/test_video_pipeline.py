@@ -174,3 +174,26 @@ def test_truncated_mid_stream_fails_cleanly(anonymizer: VideoAnonymizer, tmp_pat
     with pytest.raises(EngineError) as err:
         anonymizer.run(cut, tmp_path / "out.mp4", OPTIONS, limits=LIMITS)
     assert err.value.code == "corrupt_video" and not (tmp_path / "out.mp4").exists()
+
+
+@pytest.mark.parametrize("cadence", [3, 5])
+def test_with_a_detection_cadence_the_face_is_masked_on_the_skipped_frames_too(
+    anonymizer: VideoAnonymizer, tmp_path: Path, cadence: int
+) -> None:
+    frames = 12
+    src = make_clip(tmp_path / "in.mp4", width=400, height=320, frames=frames, draw=face_frame)
+    dst = tmp_path / "out.mp4"
+    options = VideoOptions(AnonymizeOptions(mask=MaskStyle.SOLID), cadence={"face": cadence})
+    result = anonymizer.run(src, dst, options, limits=LIMITS)
+    assert result.cadence == {"face": cadence} and options.lead_frames(["face"]) >= cadence - 1
+    # The detector ran on frames 0 and 1 (a new track needs a velocity), then on every cadence-th frame only.
+    assert result.detections == 2 + (frames - 2) // cadence
+    assert result.masked_boxes >= frames
+    for i, masked in enumerate(read_frames(dst)):
+        x1, y1, x2, y2 = face_box(i)
+        assert masked[y1:y2, x1:x2].mean() < 20, f"face visible in frame {i}"
+
+
+def test_cadence_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="cadence"):
+        VideoOptions(AnonymizeOptions(), cadence={"face": 0})

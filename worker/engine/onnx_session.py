@@ -14,7 +14,7 @@ DEFAULT_PROVIDERS = ("CUDAExecutionProvider", "CPUExecutionProvider")
 
 
 def create_session(
-    model_path: Path | str,
+    model_path: Path | str | bytes,  # bytes: a model already read (and checked) in memory
     *,
     providers_preference: Sequence[str] = DEFAULT_PROVIDERS,
     intra_op_threads: int | None = None,
@@ -27,13 +27,15 @@ def create_session(
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     if intra_op_threads is not None:
         options.intra_op_num_threads = intra_op_threads
-    session = ort.InferenceSession(str(model_path), sess_options=options, providers=providers)
+    model = model_path if isinstance(model_path, bytes) else str(model_path)
+    session = ort.InferenceSession(model, sess_options=options, providers=providers)
     active = session.get_providers()
     # ONNX Runtime drops a provider that fails to initialise (e.g. CUDA libraries missing) without raising,
     # so the only trustworthy answer is what the session reports after construction.
     if providers[0] not in active:
         log.warning("preferred provider %s requested but inactive; running on %s", providers[0], active)
-    log.info("onnx session for %s on providers %s", Path(model_path).name, active)
+    label = "an in-memory model" if isinstance(model_path, bytes) else Path(model_path).name
+    log.info("onnx session for %s on providers %s", label, active)
     return session
 
 

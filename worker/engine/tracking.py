@@ -6,6 +6,13 @@ its predicted box for `hold_frames` after its last detection, and its first box 
 `lead_frames` frames before it was first seen, so a face that the detector finds a few frames late, loses for
 a frame or two, or stops finding as it leaves is still masked. Lead frames need frames to wait: `push`
 returns each frame's boxes only once they are final, at most `lead_frames` frames later.
+
+Frames the detector does not run on (a video's detection cadence) go in with `skip`: every live track emits
+its predicted box there and no track ends on it, because nothing was looked for (`hold_frames` still counts
+frames, so a lost face stays masked as long at any cadence). When the next detection continues a track, the
+skipped frames still waiting also get the box interpolated between the two detections, and a track first seen
+then is carried back over the lead frames, so with `lead_frames >= cadence - 1` a face that appears on a
+skipped frame is masked from that frame on.
 """
 
 from __future__ import annotations
@@ -17,6 +24,9 @@ import numpy as np
 
 # Weight of the newest displacement in the velocity estimate: smooths detector jitter but follows turns.
 VELOCITY_SMOOTHING = 0.5
+# A track moving by more than this share of its size between two looks at the video's cadence asks for the
+# next frame to be detected, so skipped frames are left to tracks whose motion is known and moderate.
+FAST_SHARE = 0.5
 
 
 def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -57,6 +67,12 @@ class Track:
     last_frame: int
     velocity: np.ndarray = field(default_factory=lambda: np.zeros(4))
     hits: int = 1
+    first_box: np.ndarray | None = None  # the box it was first seen with (lead frames are placed from it)
+
+    def fast(self, frames: int) -> bool:
+        """Whether it moves or grows by more than FAST_SHARE of its size in `frames` frames."""
+        size = max(1.0, float(min(self.box[2] - self.box[0], self.box[3] - self.box[1])))
+        return bool(np.abs(self.velocity).max() * frames > FAST_SHARE * size)
 
     def predict(self, frame: int) -> np.ndarray:
         return self.box + self.velocity * (frame - self.last_frame)
@@ -90,6 +106,7 @@ class FaceTracker:
         self.tracks: list[Track] = []
         self.tracks_started = 0
         self._frame = 0
+        self._last_look = -1
         self._pending: deque[tuple[int, list[np.ndarray]]] = deque()
 
     def push(self, boxes: np.ndarray, scores: np.ndarray | None = None) -> list[tuple[int, np.ndarray]]:
@@ -113,13 +130,15 @@ class FaceTracker:
                 track, det = self.tracks[live[r]], int(dets[c])
                 self._fill_gap(track, boxes[det], frame)
                 track.update(boxes[det], frame)
+                if track.hits == 2:
+                    self._lead_along(track)
                 current.append(boxes[det])
                 matched.add(live[r])
                 unmatched_high.discard(det)
             live = [i for i in live if i not in matched]
 
         for det in sorted(unmatched_high):
-            self.tracks.append(Track(self.tracks_started, boxes[det], frame, frame))
+            self.tracks.append(Track(self.tracks_started, boxes[det], frame, frame, first_box=boxes[det]))
             self.tracks_started += 1
             current.append(boxes[det])
             for f, frame_boxes in self._pending:  # lead: the frames still waiting, before this one
@@ -133,11 +152,36 @@ class FaceTracker:
                 if i not in matched and i < len(predicted):
                     current.append(predicted[i])
         self.tracks = kept
+        self._last_look = frame
+        return self._release(frame)
 
+    def wants_detection(self, cadence: int) -> bool:
+        """Whether the next frame should be run through the detector although the cadence would skip it: a
+        track seen once has no velocity yet, one the last look missed may have moved off its prediction, and
+        one moving by more than its size per cadence would not be matched again. Looking on the next frame
+        then keeps skipped frames to tracks that follow; with none such, the cadence holds."""
+        return any(t.hits < 2 or t.last_frame < self._last_look or t.fast(cadence) for t in self.tracks)
+
+    def _lead_along(self, track: Track) -> None:
+        """Once a new track's velocity is known, its lead frames still waiting also get its first box moved
+        back along that velocity (a face found late while moving was elsewhere on the frames before)."""
+        assert track.first_box is not None
+        for f, frame_boxes in self._pending:
+            if track.first_frame - self.lead_frames <= f < track.first_frame:
+                frame_boxes.append(track.first_box - track.velocity * (track.first_frame - f))
+
+    def _release(self, frame: int) -> list[tuple[int, np.ndarray]]:
         done = []
         while self._pending and self._pending[0][0] <= frame - self.lead_frames:
             done.append(self._finish(self._pending.popleft()))
         return done
+
+    def skip(self) -> list[tuple[int, np.ndarray]]:
+        """The next frame, not run through the detector: live tracks emit their predictions and none ages."""
+        frame = self._frame
+        self._frame += 1
+        self._pending.append((frame, [t.predict(frame) for t in self.tracks]))
+        return self._release(frame)
 
     def flush(self) -> list[tuple[int, np.ndarray]]:
         """The boxes of every frame still waiting (call once after the last frame)."""

@@ -9,17 +9,19 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import av
 import numpy as np
 
+from worker.engine.detection_engine import DetectionEngines, accepts_threshold
+from worker.engine.detector import Detector
 from worker.engine.errors import CORRUPT_VIDEO, EngineError
 from worker.engine.face_yunet import YuNetDetector
 from worker.engine.masking import apply_masks, pad_boxes
-from worker.engine.pipeline import AnonymizeOptions
+from worker.engine.pipeline import AnonymizeOptions, TargetPlan, as_engines, plan_targets
 from worker.engine.tracking import FaceTracker
 from worker.engine.video.output import COPY_TYPES, OUTPUT_CODEC, VideoOutput
 from worker.engine.video.probe import VideoLimits, frame_rate, open_input, probe_video, video_stream
@@ -38,18 +40,31 @@ class VideoCancelled(Exception):
 
 @dataclass
 class VideoOptions:
-    face: AnonymizeOptions
+    face: AnonymizeOptions  # what to detect and mask: every target, not only faces (the name predates plates)
     crf: int = 20
     preset: str = "veryfast"
     drop_other_streams: bool = False
     track_hold_frames: int = 8
     track_lead_frames: int = 4
+    # Per target, detect on every n-th frame (absent: every frame) and let the tracker carry boxes between.
+    cadence: dict[str, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not 0 <= self.crf <= 51:
             raise ValueError("crf must be in 0..51")
         if self.track_hold_frames < 0 or self.track_lead_frames < 0:
             raise ValueError("track_hold_frames and track_lead_frames must be >= 0")
+        if any(n < 1 for n in self.cadence.values()):
+            raise ValueError("cadence must be >= 1")
+
+    def cadence_of(self, task: str) -> int:
+        return self.cadence.get(task, 1)
+
+    def lead_frames(self, tasks: Iterable[str]) -> int:
+        """Lead frames every tracker of a run uses: enough to carry a box first found at a detection frame
+        back over the skipped frames before it, and equal for all targets so their outputs line up."""
+        slowest = max((self.cadence_of(t) for t in tasks), default=1)
+        return max(self.track_lead_frames, slowest - 1)
 
 
 @dataclass
@@ -57,21 +72,24 @@ class VideoResult:
     frames: int
     width: int
     height: int
-    detections: int  # detector boxes at or above the threshold, over all frames
-    tracks: int
+    detections: int  # detector boxes at or above the threshold, over all frames and targets
+    tracks: int  # over all targets
     masked_boxes: int  # boxes masked over all frames, including held, lead and interpolated ones
     timings_ms: dict[str, float]
     fps: float  # the video's average frame rate (not the processing speed)
     copied_streams: list[str]  # type of each stream copied unchanged ("audio", "data", "subtitle")
     output_codec: str
     output_container: str = "mp4"  # "mp4", "mov" or "mkv" (AVI input is written as Matroska)
+    tracks_by_target: dict[str, int] = field(default_factory=dict)
+    cadence: dict[str, int] = field(default_factory=dict)  # per target run: detected on every n-th frame
+    detected_frames: dict[str, int] = field(default_factory=dict)  # per target: frames the detector ran on
 
 
 class VideoAnonymizer:
-    """Holds the detector; build one per worker process and reuse it."""
+    """Holds the detectors; build one per worker process and reuse it (it may share the image anonymizer's)."""
 
-    def __init__(self, detector: YuNetDetector) -> None:
-        self.detector = detector
+    def __init__(self, detection: DetectionEngines | Detector | YuNetDetector) -> None:
+        self.engines = as_engines(detection)
 
     def run(
         self,
@@ -82,7 +100,7 @@ class VideoAnonymizer:
         limits: VideoLimits,
         progress: Callable[[int, int], bool] | None = None,
     ) -> VideoResult:
-        """Mask every face in `src` into `dst`. EngineError for bad input, VideoCancelled when `progress`
+        """Mask every requested target in `src` into `dst`. EngineError for bad input, VideoCancelled when `progress`
         returns False; either way no partial `dst` is left behind."""
         t_start = time.perf_counter()
         info = probe_video(src, limits)
@@ -127,7 +145,10 @@ class VideoAnonymizer:
             width=info.width,
             height=info.height,
             detections=counts["detections"],
-            tracks=tracks,
+            tracks=sum(tracks.values()),
+            tracks_by_target=tracks,
+            cadence={task: options.cadence_of(task) for task in tracks},
+            detected_frames={task: counts.get(f"looked_{task}", 0) for task in tracks},
             masked_boxes=counts["masked"],
             timings_ms=timings,
             fps=info.fps,
@@ -145,26 +166,37 @@ class VideoAnonymizer:
         total: int,
         options: VideoOptions,
         progress: Callable[[int, int], bool] | None,
-    ) -> tuple[dict[str, int], int, dict[str, float]]:
-        face = options.face
-        threshold = self.detector.score_threshold if face.score_threshold is None else face.score_threshold
-        low = min(threshold, max(MIN_LOW_SCORE, threshold - LOW_SCORE_MARGIN))
-        tracker = FaceTracker(
-            hold_frames=options.track_hold_frames, lead_frames=options.track_lead_frames, high_score=threshold
-        )
+    ) -> tuple[dict[str, int], dict[str, int], dict[str, float]]:
+        engine = self.engines.get(options.face.preset)
+        plans = plan_targets(engine, options.face)
+        # One tracker per target: a face track must never continue on a plate box, nor the other way round.
+        trackers: dict[str, FaceTracker] = {}
+        high: dict[str, float] = {}
+        low: dict[str, float | None] = {}
+        for task, plan in plans.items():
+            detector = engine.detector(task)
+            threshold = engine.threshold(task, plan.threshold)
+            high[task] = 0.0 if threshold is None else threshold
+            low[task] = threshold
+            if threshold is not None and accepts_threshold(detector):
+                low[task] = min(threshold, max(MIN_LOW_SCORE, threshold - LOW_SCORE_MARGIN))
+            trackers[task] = FaceTracker(hold_frames=options.track_hold_frames,
+                                         lead_frames=options.lead_frames(plans), high_score=high[task])
+        mask = options.face.mask
+        looked = {task: -options.cadence_of(task) for task in plans}  # the frame each was last detected on
         waiting: deque[Frame] = deque()
         t = {"detect": 0.0, "track": 0.0, "mask": 0.0}
         n = {"frames": 0, "detections": 0, "masked": 0}
         last_report = time.perf_counter()
 
-        def emit(finished: list[tuple[int, np.ndarray]]) -> None:
+        def emit(finished: dict[str, list[tuple[int, np.ndarray]]]) -> None:
             nonlocal last_report
-            for index, boxes in finished:
+            for index, per_task in _by_frame(finished):
                 frame = waiting.popleft()
                 assert frame.index == index
                 t0 = time.perf_counter()
-                padded = pad_boxes(boxes, frame.bgr.shape, width_scale=face.width_scale, height_scale=face.height_scale)
-                masked = apply_masks(frame.bgr, padded, face.mask) if len(padded) else frame.bgr
+                padded = _pad(per_task, plans, frame.bgr.shape)
+                masked = apply_masks(frame.bgr, padded, mask) if len(padded) else frame.bgr
                 t["mask"] += time.perf_counter() - t0
                 n["masked"] += len(padded)
                 stages.put_out(Frame(frame.index, frame.pts, masked))
@@ -183,20 +215,49 @@ class VideoAnonymizer:
             if item.bgr.shape[:2] != (height, width):
                 raise EngineError(CORRUPT_VIDEO, "the frame size changes within the video")
             t0 = time.perf_counter()
-            upright = rotate_for_display(item.bgr, rotation)
-            found = self.detector.detect(upright, score_threshold=low)
-            boxes = unrotate_boxes(found.boxes, rotation, width, height)
+            due = {task: low[task] for task in plans
+                   if item.index - looked[task] >= options.cadence_of(task)
+                   or trackers[task].wants_detection(options.cadence_of(task))}
+            looked.update({task: item.index for task in due})
+            for task in due:
+                n[f"looked_{task}"] = n.get(f"looked_{task}", 0) + 1
+            found = engine.detect(rotate_for_display(item.bgr, rotation), due) if due else {}
             t1 = time.perf_counter()
-            n["detections"] += int((found.scores >= threshold).sum())
             waiting.append(item)
-            finished = tracker.push(boxes, found.scores)
+            finished = {}
+            for task in plans:
+                if task not in found:
+                    finished[task] = trackers[task].skip()
+                    continue
+                dets = found[task]
+                boxes = unrotate_boxes(dets.boxes, rotation, width, height)
+                n["detections"] += int((dets.scores >= high[task]).sum())
+                finished[task] = trackers[task].push(boxes, dets.scores)
             t["detect"] += t1 - t0
             t["track"] += time.perf_counter() - t1
             emit(finished)
-        emit(tracker.flush())
+        emit({task: tracker.flush() for task, tracker in trackers.items()})
         if n["frames"] == 0:
             raise EngineError(CORRUPT_VIDEO, "no frame of the video could be decoded")
         if progress is not None and progress(n["frames"], total) is False:
             raise VideoCancelled("cancelled")
         timings = {k: round(v * 1000, 3) for k, v in t.items()}
-        return n, tracker.tracks_started, timings
+        return n, {task: tracker.tracks_started for task, tracker in trackers.items()}, timings
+
+
+def _by_frame(finished: dict[str, list[tuple[int, np.ndarray]]]) -> list[tuple[int, dict[str, np.ndarray]]]:
+    """Per-target tracker output regrouped by frame. Trackers with equal lead frames finish the same frames
+    at the same push, so the lists line up."""
+    lists = list(finished.values())
+    frames = []
+    for i, (index, _) in enumerate(lists[0] if lists else []):
+        if any(other[i][0] != index for other in lists):
+            raise RuntimeError("target trackers went out of step")
+        frames.append((index, {task: items[i][1] for task, items in finished.items()}))
+    return frames
+
+
+def _pad(per_task: dict[str, np.ndarray], plans: dict[str, TargetPlan], shape: tuple[int, ...]) -> np.ndarray:
+    parts = [pad_boxes(boxes, shape, width_scale=plans[task].width_scale, height_scale=plans[task].height_scale)
+             for task, boxes in per_task.items()]
+    return np.concatenate(parts) if parts else np.zeros((0, 4), np.int32)

@@ -1,0 +1,90 @@
+"""Plate detector: text-detector proposals, checked and re-boxed by the learned plate verifier."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+
+from worker.engine.detections import Detections, nms
+from worker.engine.plates.text_proposals import TextProposer
+from worker.engine.plates.verifier import PlateVerifier
+
+
+@dataclass(frozen=True)
+class PlateOperatingPoint:
+    # The frame is scaled so that its long side is each of these (in pixels), but never by more than
+    # max_scale: the text detector finds characters of a fixed pixel size, so small frames are enlarged.
+    long_sides: tuple[int, ...]
+    max_scale: float
+    tile: int
+    overlap: int
+    proposal_threshold: float
+    verifier_threshold: float
+    nms_threshold: float
+    padding: tuple[float, float]
+    # Boxes wider than this share of the frame are not plates (the training set dropped plate close-ups
+    # above 0.4); without it a frame-sized text proposal can come back verified.
+    max_width_fraction: float = 0.5
+
+
+class PlateDetector:
+    task = "plate"
+
+    def __init__(
+        self,
+        proposer: TextProposer,
+        verifier: PlateVerifier,
+        point: PlateOperatingPoint,
+        model_names: tuple[str, ...],
+    ) -> None:
+        self.proposer = proposer
+        self.verifier = verifier
+        self.point = point
+        self.padding = point.padding
+        self._model_names = model_names
+
+    @property
+    def model_names(self) -> tuple[str, ...]:
+        return self._model_names
+
+    @property
+    def score_threshold(self) -> float:
+        """The verifier probability a plate needs (a job's `threshold` replaces it)."""
+        return self.point.verifier_threshold
+
+    def operating_point(self) -> dict[str, Any]:
+        return {"detector": "text_proposals+plate_verifier", **asdict(self.point)}
+
+    def scales(self, height: int, width: int) -> list[float]:
+        long_side = max(height, width)
+        return sorted({min(side / long_side, self.point.max_scale) for side in self.point.long_sides})
+
+    def proposals(self, bgr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        boxes, scores = [], []
+        for scale in self.scales(*bgr.shape[:2]):
+            b, s = self.proposer.propose(bgr, scale, self.point.tile, self.point.overlap)
+            keep = s >= self.point.proposal_threshold
+            boxes.append(b[keep])
+            scores.append(s[keep])
+        return np.concatenate(boxes), np.concatenate(scores)
+
+    def detect(self, bgr: np.ndarray, *, score_threshold: float | None = None) -> Detections:
+        if bgr.ndim != 3 or bgr.shape[2] != 3:
+            raise ValueError("expected an H x W x 3 BGR image")
+        h, w = bgr.shape[:2]
+        if h == 0 or w == 0:
+            return Detections.empty()
+        candidates, _ = self.proposals(bgr)
+        candidates = candidates[candidates[:, 2] - candidates[:, 0] <= self.point.max_width_fraction * w]
+        scores, boxes = self.verifier.verify(bgr, candidates)
+        keep = scores >= (self.point.verifier_threshold if score_threshold is None else score_threshold)
+        boxes, scores = boxes[keep], scores[keep]
+        np.clip(boxes[:, 0::2], 0, w, out=boxes[:, 0::2])
+        np.clip(boxes[:, 1::2], 0, h, out=boxes[:, 1::2])
+        visible = (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])
+        visible &= boxes[:, 2] - boxes[:, 0] <= self.point.max_width_fraction * w
+        boxes, scores = boxes[visible], scores[visible]
+        kept = nms(boxes, scores, self.point.nms_threshold)
+        return Detections(boxes[kept], scores[kept], np.full(len(kept), self.task))
