@@ -5,6 +5,7 @@ Derived clips are cached under /tmp/veil-bench-clips, keyed by the source's sha2
 The shared data is read by path and never copied; every entry point exits with a message when it is absent.
 
     .venv/bin/python -m benchmarks.video_common veil SRC DST [--mask solid] [--hold 8 --lead 4] [--rss-every 2]
+        [--targets face,plate] [--preset fast] [--face-cadence 3] [--plate-cadence 5]
 
 runs Veil on one file in this process and prints one JSON line (what the benchmarks parse).
 """
@@ -162,12 +163,17 @@ def io_limit(src: Path, dst: Path) -> tuple[int, float]:
 
 
 def run_veil_subprocess(src: Path, dst: Path, *, mask: str = "blur", hold: int = 8, lead: int = 4,
-                        rss_every: float = 0.0) -> dict:
-    """Veil in a fresh interpreter, timed from outside like deface (includes imports and model load)."""
+                        rss_every: float = 0.0, targets: str = "face", preset: str | None = None,
+                        face_cadence: int | None = None, plate_cadence: int | None = None) -> dict:
+    """Veil in a fresh interpreter, timed from outside like deface (includes imports and model load).
+    preset and cadences left None take the service's video defaults (Settings)."""
     import subprocess
 
     cmd = [sys.executable, "-m", "benchmarks.video_common", "veil", str(src), str(dst), "--mask", mask,
-           "--hold", str(hold), "--lead", str(lead), "--rss-every", str(rss_every)]
+           "--hold", str(hold), "--lead", str(lead), "--rss-every", str(rss_every), "--targets", targets]
+    for flag, value in (("--preset", preset), ("--face-cadence", face_cadence), ("--plate-cadence", plate_cadence)):
+        if value is not None:
+            cmd += [flag, str(value)]
     start = time.perf_counter()
     done = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)
     wall = time.perf_counter() - start
@@ -178,13 +184,30 @@ def run_veil_subprocess(src: Path, dst: Path, *, mask: str = "blur", hold: int =
     return result
 
 
-def veil_options(mask: str, hold: int, lead: int) -> Any:
+def veil_options(mask: str, hold: int, lead: int, *, targets: tuple[str, ...] = ("face",),
+                 preset: str | None = None, cadence: dict[str, int] | None = None) -> Any:
+    """The engine options of a video job with these choices; None: the service's video defaults (as
+    worker.video_job.video_options applies them)."""
+    from shared.settings import Settings
     from worker.engine.masking import MaskStyle
     from worker.engine.pipeline import AnonymizeOptions
     from worker.engine.video import VideoOptions
 
-    return VideoOptions(face=AnonymizeOptions(mask=MaskStyle(mask)), crf=CRF, preset=PRESET,
-                        track_hold_frames=hold, track_lead_frames=lead)
+    settings = Settings()
+    defaults = {"face": settings.video_face_cadence, "plate": settings.video_plate_cadence}
+    thresholds = {"face": settings.video_face_threshold} if "face" in targets else {}
+    what = AnonymizeOptions(targets=targets, preset=preset or settings.video_detection_preset, mask=MaskStyle(mask),
+                            threshold_by_target=thresholds)
+    return VideoOptions(face=what, crf=CRF, preset=PRESET, track_hold_frames=hold, track_lead_frames=lead,
+                        cadence={**defaults, **(cadence or {})})
+
+
+def veil_engines() -> Any:
+    """The service's detectors: every preset on licence- and hash-checked registry sessions."""
+    from shared.settings import Settings
+    from worker.context import build_engines
+
+    return build_engines(Settings())
 
 
 def veil_limits() -> Any:
@@ -225,6 +248,10 @@ def _veil_main(argv: list[str]) -> None:
     parser.add_argument("--hold", type=int, default=8)
     parser.add_argument("--lead", type=int, default=4)
     parser.add_argument("--rss-every", type=float, default=0.0, help="sample VmRSS every N seconds (0: off)")
+    parser.add_argument("--targets", default="face", help="face or face,plate")
+    parser.add_argument("--preset", default=None, help="default: VEIL_VIDEO_DETECTION_PRESET")
+    parser.add_argument("--face-cadence", type=int, default=None, help="default: VEIL_VIDEO_FACE_CADENCE")
+    parser.add_argument("--plate-cadence", type=int, default=None, help="default: VEIL_VIDEO_PLATE_CADENCE")
     args = parser.parse_args(argv)
     samples: list[tuple[float, int]] = []
     stop = threading.Event()
@@ -234,13 +261,14 @@ def _veil_main(argv: list[str]) -> None:
             while not stop.wait(args.rss_every):
                 samples.append((time.perf_counter() - t0, rss_kib()))
         threading.Thread(target=sample, daemon=True).start()
-    from worker.engine.face_yunet import YuNetDetector
     from worker.engine.video import VideoAnonymizer
 
-    engine = VideoAnonymizer(YuNetDetector())
+    cadence = {k: v for k, v in (("face", args.face_cadence), ("plate", args.plate_cadence)) if v is not None}
+    options = veil_options(args.mask, args.hold, args.lead, targets=tuple(args.targets.split(",")),
+                           preset=args.preset, cadence=cadence)
+    engine = VideoAnonymizer(veil_engines())
     t_run = time.perf_counter()
-    r = engine.run(args.src, args.dst, veil_options(args.mask, args.hold, args.lead), limits=veil_limits(),
-                   progress=None)
+    r = engine.run(args.src, args.dst, options, limits=veil_limits(), progress=None)
     run_s = time.perf_counter() - t_run
     stop.set()
     print(json.dumps({
@@ -249,6 +277,7 @@ def _veil_main(argv: list[str]) -> None:
         "timings_ms": {k: float(v) for k, v in dict(r.timings_ms).items()},
         "run_s": run_s, "maxrss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
         "rss_samples": samples, "threads_env": os.environ.get("OMP_NUM_THREADS"),
+        "preset": options.face.preset, "cadence": r.cadence, "detected_frames": r.detected_frames,
     }))
 
 

@@ -2,11 +2,11 @@
 
 The video is the 1280x720 dashcam clip from ../shared/data/videos looped to 30 s and scaled to 1920x1080
 (encoded once), then repeated by copying packets until it lasts --minutes (cached in /tmp/veil-bench-clips).
-Veil runs with its default options in a fresh interpreter; it reports ru_maxrss and samples VmRSS every
---every seconds. Flat: the samples after warm-up stay within a narrow band (max - min printed), with no upward
-drift between the first and the last quarter.
+Veil runs with the video defaults (faces and plates; --targets face for faces only) in a fresh interpreter;
+it reports ru_maxrss and samples VmRSS every --every seconds. Flat: the samples after warm-up stay within a
+narrow band (max - min printed), with no upward drift between the first and the last quarter.
 
-    .venv/bin/python -m benchmarks.video_memory [--minutes 10] [--every 2]
+    .venv/bin/python -m benchmarks.video_memory [--minutes 10] [--every 2] [--targets face]
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--minutes", type=float, default=10.0)
     parser.add_argument("--every", type=float, default=2.0, help="VmRSS sampling interval, seconds")
+    parser.add_argument("--targets", default="face,plate", help="what a video job detects by default: both")
     args = parser.parse_args()
     src = require(VIDEOS / DASHCAM[0])
     if (why := engine_missing()):
@@ -48,14 +49,15 @@ def main() -> None:
     frames = loop_frames * repeats
     work = Path(tempfile.mkdtemp(prefix="veil-bench-"))
     try:
-        r = run_veil_subprocess(clip, work / "out.mp4", rss_every=args.every)
+        r = run_veil_subprocess(clip, work / "out.mp4", rss_every=args.every, targets=args.targets)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     if r["frames"] != frames:
         print(f"warning: engine reported {r['frames']} frames, expected {frames}", file=sys.stderr)
     peak_mb = r["maxrss_kib"] / 1024
     samples = [(t, kib / 1024) for t, kib in r["rss_samples"] if t >= WARMUP_S]
-    print(f"video: {clip.name}  1920x1080  {frames} frames ({frames / fps / 60:.1f} min at {fps:g} fps)")
+    print(f"video: {clip.name}  1920x1080  {frames} frames ({frames / fps / 60:.1f} min at {fps:g} fps)  "
+          f"targets {args.targets}, preset {r['preset']}, cadence {r['cadence']}")
     print(f"{'measure':<40}{'value':>12}")
     print(f"{'wall s (fresh process)':<40}{r['wall_s']:>12.1f}")
     print(f"{'fps (engine.run)':<40}{frames / r['run_s']:>12.1f}")

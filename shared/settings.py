@@ -63,11 +63,11 @@ class Settings(BaseSettings):
     video_detection_preset: Literal["fast", "balanced", "thorough"] = Field(
         "fast", description="Detection preset of video jobs that name none (photos: default_preset)."
     )
-    video_face_threshold: float | None = Field(
-        0.4, ge=0.05, le=0.99, description="Face score threshold of video jobs that name none; None: the preset's."
+    video_face_threshold: float = Field(
+        0.4, ge=0.05, le=0.99, description="Face score threshold of video jobs that name none."
     )
     video_face_cadence: int = Field(2, ge=1, le=8, description="Detect faces on every n-th video frame; track between.")
-    video_plate_cadence: int = Field(5, ge=1, le=8, description="Detect plates on every n-th video frame.")
+    video_plate_cadence: int = Field(8, ge=1, le=8, description="Detect plates on every n-th video frame.")
     video_task_time_limit_seconds: int | None = Field(
         None, gt=0, description="Hard limit for one video attempt; default: the most the visibility timeout allows."
     )

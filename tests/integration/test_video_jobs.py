@@ -117,6 +117,10 @@ def test_video_is_anonymized_end_to_end(client: TestClient, video_worker: Worker
     manifest = done["manifest"]
     assert manifest["frames"] == 36 and manifest["crf"] == settings.video_crf and manifest["output_codec"]
     assert "tracker" in manifest and manifest["models"][0]["name"] == "yunet_n"
+    # the video operating point is recorded: detection preset, face threshold, cadence per target run
+    assert manifest["preset"] == settings.video_detection_preset
+    assert manifest["tasks"]["face"]["score_threshold"] == settings.video_face_threshold
+    assert manifest["tracker"]["cadence"]["face"] == settings.video_face_cadence
 
     result = client.get(f"/v1/jobs/{job['id']}/result")
     assert result.status_code == 200 and result.headers["content-type"] == "video/mp4"

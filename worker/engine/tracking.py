@@ -158,7 +158,7 @@ class FaceTracker:
     def wants_detection(self, cadence: int) -> bool:
         """Whether the next frame should be run through the detector although the cadence would skip it: a
         track seen once has no velocity yet, one the last look missed may have moved off its prediction, and
-        one moving by more than its size per cadence would not be matched again. Looking on the next frame
+        one moving fast (`Track.fast`) may not be matched again after a whole cadence. Looking on the next frame
         then keeps skipped frames to tracks that follow; with none such, the cadence holds."""
         return any(t.hits < 2 or t.last_frame < self._last_look or t.fast(cadence) for t in self.tracks)
 

@@ -3,6 +3,9 @@
 Stages talk through small bounded queues (the tracker's look-ahead adds `track_lead_frames` frames), so memory
 stays flat however long the video is. Decoding and encoding run on their own threads; FFmpeg, swscale and
 ONNX Runtime release the GIL, so all three stages make progress at once.
+
+Each target is detected on every `cadence`-th frame (VideoOptions.cadence), and on the next frame as well
+while its tracker asks for it (a new, lost or fast track); its tracker carries boxes over the frames skipped.
 """
 
 from __future__ import annotations
