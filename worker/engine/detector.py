@@ -36,3 +36,11 @@ class Detector(Protocol):
     def operating_point(self) -> dict[str, Any]:
         """JSON-able description of how it runs (scales, tiles, thresholds, fusion) for job manifests."""
         ...
+
+
+def has_pixels(bgr: np.ndarray) -> bool:
+    """Every detector's input check: refuse anything but an H x W x 3 image; False when it has no pixels, so the
+    caller returns no detections instead of running a model on an empty tensor."""
+    if bgr.ndim != 3 or bgr.shape[2] != 3:
+        raise ValueError("expected an H x W x 3 BGR image")
+    return bgr.shape[0] > 0 and bgr.shape[1] > 0

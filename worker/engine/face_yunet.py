@@ -6,6 +6,7 @@ import numpy as np
 import onnxruntime as ort
 
 from worker.engine.detections import Detections, nms
+from worker.engine.detector import has_pixels
 from worker.engine.model_files import YUNET_N, ModelSpec, verify_model
 from worker.engine.onnx_session import active_provider, create_session
 
@@ -91,11 +92,9 @@ class YuNetDetector:
 
     def detect(self, bgr: np.ndarray, *, score_threshold: float | None = None) -> Detections:
         """Faces in a BGR uint8 image; `score_threshold` overrides the detector's default for this call."""
-        if bgr.ndim != 3 or bgr.shape[2] != 3:
-            raise ValueError("expected an H x W x 3 BGR image")
-        h, w = bgr.shape[:2]
-        if h == 0 or w == 0:
+        if not has_pixels(bgr):
             return Detections.empty()
+        h, w = bgr.shape[:2]
         padded = pad_to_stride(bgr)
         blob = np.ascontiguousarray(padded.transpose(2, 0, 1)[np.newaxis], dtype=np.float32)
         raw = self.session.run(self._output_names, {self._input_name: blob})

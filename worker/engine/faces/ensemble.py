@@ -18,6 +18,7 @@ import cv2
 import numpy as np
 
 from worker.engine.detections import Detections, fuse_boxes, nms
+from worker.engine.detector import has_pixels
 
 # A pass keeps boxes somewhat outside its trusted height range, so that a face at the edge of the range is
 # fused with what the neighbouring pass found rather than counted twice.
@@ -100,11 +101,9 @@ class FaceEnsemble:
     def detect(self, bgr: np.ndarray, *, score_threshold: float | None = None) -> Detections:
         """Faces in a BGR uint8 image. `score_threshold` overrides the preset's for this call; it applies to
         the fused score, which is lower than a single model's for a face only some passes found."""
-        if bgr.ndim != 3 or bgr.shape[2] != 3:
-            raise ValueError("expected an H x W x 3 BGR image")
-        h, w = bgr.shape[:2]
-        if h == 0 or w == 0:
+        if not has_pixels(bgr):
             return Detections.empty()
+        h, w = bgr.shape[:2]
         boxes, scores, sources = [], [], []
         for index, spec in enumerate(self.passes):
             found = self._run_pass(spec, bgr)

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from worker.engine.detections import Detections, nms
+from worker.engine.detector import has_pixels
 from worker.engine.plates.text_proposals import TextProposer
 from worker.engine.plates.verifier import PlateVerifier
 
@@ -71,11 +72,9 @@ class PlateDetector:
         return np.concatenate(boxes), np.concatenate(scores)
 
     def detect(self, bgr: np.ndarray, *, score_threshold: float | None = None) -> Detections:
-        if bgr.ndim != 3 or bgr.shape[2] != 3:
-            raise ValueError("expected an H x W x 3 BGR image")
-        h, w = bgr.shape[:2]
-        if h == 0 or w == 0:
+        if not has_pixels(bgr):
             return Detections.empty()
+        h, w = bgr.shape[:2]
         candidates, _ = self.proposals(bgr)
         candidates = candidates[candidates[:, 2] - candidates[:, 0] <= self.point.max_width_fraction * w]
         scores, boxes = self.verifier.verify(bgr, candidates)
