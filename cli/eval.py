@@ -63,6 +63,9 @@ def eval_command(
                                         "where candidates disagree (PNG; it shows faces, keep it private).")
     ] = Path("veil-eval-disagreements.png"),
     limit: Annotated[int | None, typer.Option(min=1, help="Only the first N images (by id, or by name).")] = None,
+    threshold: Annotated[list[float] | None, typer.Option(
+        help="Score threshold for every candidate instead of its own; repeat for a sweep (named fast@0.4).")
+    ] = None,
 ) -> None:
     """Coverage (C80), recall, precision, AP50, false masks and speed, per class and box size."""
     from worker.evaluation.dataset import CLASSES, DatasetError, load_coco
@@ -74,7 +77,7 @@ def eval_command(
         raise _fail(f"--targets must be a comma-separated subset of {', '.join(CLASSES)}")
     if unlabelled is not None:
         chosen = wanted or ["face"]
-        _compare(unlabelled, _candidates(preset, detector, chosen), chosen, sheet, json_out, limit)
+        _compare(unlabelled, _candidates(preset, detector, chosen, threshold), chosen, sheet, json_out, limit)
         return
     assert dataset is not None
     try:
@@ -83,14 +86,16 @@ def eval_command(
         raise _fail(str(exc)) from None
     counts = data.counts()
     chosen = wanted or [c for c in CLASSES if counts[c]["counted"]] or ["face"]
-    _labelled(data, _candidates(preset, detector, chosen), chosen, json_out, plot)
+    _labelled(data, _candidates(preset, detector, chosen, threshold), chosen, json_out, plot)
 
 
-def _candidates(presets: list[str] | None, detectors: list[str] | None, targets: list[str]) -> list[Candidate]:
+def _candidates(presets: list[str] | None, detectors: list[str] | None, targets: list[str],
+                thresholds: list[float] | None) -> list[Candidate]:
     from worker.evaluation.engines import CandidateError, build_candidates
 
     try:
-        return build_candidates(get_settings(), presets=presets or (), detectors=detectors or (), targets=targets)
+        return build_candidates(get_settings(), presets=presets or (), detectors=detectors or (), targets=targets,
+                                thresholds=thresholds or ())
     except CandidateError as exc:
         raise _fail(str(exc)) from None
 

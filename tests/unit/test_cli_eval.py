@@ -128,3 +128,22 @@ def test_lone_boxes_and_their_contact_sheet(tmp_path: Path) -> None:
         sheet = np.asarray(im.convert("RGB"))
     assert sheet.shape == (3 * 128, 4 * 128, 3)
     assert (sheet == (200, 0, 0)).all(axis=2).sum() > 10 * 100  # small crops are enlarged, not left at 8 px
+
+
+def test_threshold_sweep_gives_one_candidate_per_threshold(tmp_path: Path) -> None:
+    dataset = make_set(tmp_path / "set")
+    out_json = tmp_path / "sweep.json"
+    result = CliRunner().invoke(app, ["eval", "--dataset", str(dataset), "--detector", "yunet_n",
+                                      "--threshold", "0.99", "--threshold", "0.3", "--json", str(out_json)])
+    assert result.exit_code == 0, result.output
+    by_name = {r["name"]: r["classes"]["face"]["all"] for r in json.loads(out_json.read_text())["reports"]}
+    assert set(by_name) == {"yunet_n@0.99", "yunet_n@0.3"}
+    # The astronaut's face scores well below 0.99: only the lower threshold finds it.
+    assert by_name["yunet_n@0.99"]["true_positives"] == 0 and by_name["yunet_n@0.3"]["true_positives"] == 1
+
+
+def test_threshold_out_of_range_is_refused(tmp_path: Path) -> None:
+    dataset = make_set(tmp_path / "set")
+    result = CliRunner().invoke(app, ["eval", "--dataset", str(dataset), "--detector", "yunet_n",
+                                      "--threshold", "1.5"])
+    assert result.exit_code != 0 and "threshold must be in (0, 1]" in result.output

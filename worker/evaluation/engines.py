@@ -48,10 +48,19 @@ def anonymizer_predictor(anonymizer: ImageAnonymizer, options: AnonymizeOptions)
     return predict
 
 
+def candidate_name(name: str, threshold: float | None) -> str:
+    return name if threshold is None else f"{name}@{threshold:g}"
+
+
 def build_candidates(settings: Settings, *, presets: Sequence[str] = (), detectors: Sequence[str] = (),
-                     targets: Sequence[str] = ("face",)) -> list[Candidate]:
-    """One candidate per preset and per detector named; the service's default preset when none is."""
+                     targets: Sequence[str] = ("face",), thresholds: Sequence[float] = ()) -> list[Candidate]:
+    """One candidate per preset and per detector named (the service's default preset when none is), each at its
+    own threshold, or once per threshold given (named "fast@0.4"): a threshold sweep in one table and plot."""
     presets, detectors = list(dict.fromkeys(presets)), list(dict.fromkeys(detectors))  # names key the results
+    levels: list[float | None] = list(dict.fromkeys(thresholds)) or [None]
+    for level in levels:
+        if level is not None and not 0.0 < level <= 1.0:
+            raise CandidateError(f"a threshold must be in (0, 1], not {level:g}")
     for kind, names, known in (("preset", presets, PRESETS), ("detector", detectors, tuple(NATIVE))):
         unknown = [n for n in names if n not in known]
         if unknown:
@@ -63,14 +72,14 @@ def build_candidates(settings: Settings, *, presets: Sequence[str] = (), detecto
         shared = ImageAnonymizer(DetectionEngines.from_loader(registry.load_session, registry.record,
                                                               default_preset=settings.default_preset))
         preset_names = list(presets) or ([] if detectors else [settings.default_preset])
-        out = [Candidate(p, anonymizer_predictor(shared, AnonymizeOptions(targets=tuple(targets), preset=p,
-                                                                          mask=solid)))
-               for p in preset_names]
+        out = [Candidate(candidate_name(p, level), anonymizer_predictor(shared, AnonymizeOptions(
+                   targets=tuple(targets), preset=p, mask=solid, score_threshold=level)))
+               for p in preset_names for level in levels]
         for name in detectors:
             detector = NativeDetector(name, registry.load_session)
             single = ImageAnonymizer(DetectionEngines.fixed(detector, record=registry.record))
-            out.append(Candidate(name, anonymizer_predictor(single, AnonymizeOptions(
-                targets=(detector.task,), mask=solid))))
+            out.extend(Candidate(candidate_name(name, level), anonymizer_predictor(single, AnonymizeOptions(
+                targets=(detector.task,), mask=solid, score_threshold=level))) for level in levels)
     except EngineError as exc:
         raise CandidateError(str(exc)) from None  # "code: message"
     return out
