@@ -9,16 +9,13 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 
-from shared.errors import DETERMINISTIC, ReasonCode
 from shared.job_options import JobOptions
-from shared.storage import output_key
 from shared.version import software_version
 from worker.context import WorkerContext
-from worker.engine.errors import EngineError
 from worker.engine.image_io import extension, media_type
 from worker.engine.masking import MaskStyle
 from worker.engine.pipeline import AnonymizeOptions, AnonymizeResult
-from worker.job_steps import Outcome, fail, finish, give_back, start
+from worker.job_steps import Outcome, attempt_failed, finish, start, store_output
 from worker.lease import LeaseKeeper
 
 log = logging.getLogger("veil.worker")
@@ -55,21 +52,14 @@ def run_image_job(ctx: WorkerContext, job_id: uuid.UUID, *,
                     max_pixels=settings.max_image_pixels, jpeg_quality=settings.jpeg_quality,
                     keep_metadata=settings.keep_metadata,
                 )
-        except EngineError as exc:
-            if exc.code in DETERMINISTIC:
-                fail(ctx, claim, ReasonCode(exc.code), exc.message)
-                return Outcome.failed
-            return give_back(ctx, claim, exc)
-        except Exception as exc:  # unknown: maybe transient; the attempt cap ends a job that always fails
-            return give_back(ctx, claim, exc)
+        except Exception as exc:
+            return attempt_failed(ctx, claim, exc)
         if lease.lost.is_set():
             return Outcome.lost
-        key = output_key(str(job_id), claim.token.rsplit(":", 1)[-1], extension(result.output_format))
         output_bytes = out_path.stat().st_size
-        try:
-            ctx.storage.put_file(key, out_path)
-        except Exception as exc:  # the store is unreachable or refused: another attempt may succeed
-            return give_back(ctx, claim, exc)
+        key = store_output(ctx, claim, out_path, extension(result.output_format))
+        if isinstance(key, Outcome):
+            return key
         elapsed_ms = (time.perf_counter() - started) * 1000
 
     return finish(

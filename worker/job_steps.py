@@ -8,18 +8,21 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from enum import StrEnum
+from pathlib import Path
 from typing import Any, Protocol
 
 from sqlmodel import Session
 
 from shared import job_claims
-from shared.errors import ReasonCode
+from shared.errors import DETERMINISTIC, ReasonCode
 from shared.job_options import JobOptions
 from shared.job_queries import forget_objects
 from shared.states import JobStatus
+from shared.storage import output_key
 from shared.tables import Job
 from shared.timeutil import utcnow
 from worker.context import WorkerContext
+from worker.engine.errors import EngineError
 
 log = logging.getLogger("veil.worker")
 
@@ -83,6 +86,26 @@ def give_back(ctx: WorkerContext, claim: job_claims.Claim, exc: BaseException) -
     log.warning("job attempt failed; requeued", extra={"job_id": str(claim.job_id), "attempt": claim.attempt,
                                                         "error": type(exc).__name__})
     return Outcome.retry if job_claims.release(ctx.engine, claim) else Outcome.lost
+
+
+def attempt_failed(ctx: WorkerContext, claim: job_claims.Claim, exc: Exception) -> Outcome:
+    """An engine error the input itself causes fails the job now; anything else may be transient, so the job
+    goes back for another attempt (the attempt cap ends one that always fails)."""
+    if isinstance(exc, EngineError) and exc.code in DETERMINISTIC:
+        fail(ctx, claim, ReasonCode(exc.code), exc.message)
+        return Outcome.failed
+    return give_back(ctx, claim, exc)
+
+
+def store_output(ctx: WorkerContext, claim: job_claims.Claim, path: Path, suffix: str) -> str | Outcome:
+    """Upload this attempt's output under a key of its own, so a second delivery never overwrites it: the key,
+    or the Outcome when the store is unreachable or refused (another attempt may succeed)."""
+    key = output_key(str(claim.job_id), claim.token.rsplit(":", 1)[-1], suffix)
+    try:
+        ctx.storage.put_file(key, path)
+    except Exception as exc:
+        return give_back(ctx, claim, exc)
+    return key
 
 
 def finish(ctx: WorkerContext, claim: job_claims.Claim, *, output_key: str, input_key: str | None,

@@ -21,19 +21,16 @@ from sqlalchemy import and_, update
 from sqlmodel import col
 
 from shared import job_claims
-from shared.errors import DETERMINISTIC, ReasonCode
 from shared.job_options import JobOptions
 from shared.settings import Settings
 from shared.states import JobStatus
-from shared.storage import output_key
 from shared.tables import Job
 from shared.timeutil import utcnow
 from shared.version import software_version
 from worker.context import WorkerContext
-from worker.engine.errors import EngineError
 from worker.engine.video import VideoCancelled, VideoLimits, VideoOptions, VideoResult, probe_video
 from worker.image_job import engine_options
-from worker.job_steps import Outcome, fail, finish, give_back, start
+from worker.job_steps import Outcome, attempt_failed, finish, start, store_output
 from worker.lease import LeaseKeeper
 
 log = logging.getLogger("veil.worker")
@@ -148,22 +145,15 @@ def run_video_job(ctx: WorkerContext, job_id: uuid.UUID, *,
         except VideoCancelled:
             log.info("video job stopped: no longer ours", extra={"job_id": str(job_id)})
             return Outcome.lost
-        except EngineError as exc:
-            if exc.code in DETERMINISTIC:
-                fail(ctx, claim, ReasonCode(exc.code), exc.message)
-                return Outcome.failed
-            return give_back(ctx, claim, exc)
-        except Exception as exc:  # unknown: maybe transient; the attempt cap ends a job that always fails
-            return give_back(ctx, claim, exc)
+        except Exception as exc:
+            return attempt_failed(ctx, claim, exc)
         if lease.lost.is_set():
             return Outcome.lost
         container = container_name(result.output_container)
-        key = output_key(str(job_id), claim.token.rsplit(":", 1)[-1], f".{container}")
         output_bytes = out_path.stat().st_size
-        try:
-            ctx.storage.put_file(key, out_path)
-        except Exception as exc:  # the store is unreachable or refused: another attempt may succeed
-            return give_back(ctx, claim, exc)
+        key = store_output(ctx, claim, out_path, f".{container}")
+        if isinstance(key, Outcome):
+            return key
         elapsed_s = time.perf_counter() - started
 
     return finish(
