@@ -67,6 +67,17 @@ def open_encoder(out: Any, width: int, height: int, rate: Fraction, crf: int, pr
     return stream
 
 
+def encode_bgr(enc: Any, out: Any, img: Any, pts: int, rate: Fraction) -> None:
+    """Encode one BGR frame at frame number `pts` of a constant-rate stream and mux its packets."""
+    import av
+
+    vf = av.VideoFrame.from_ndarray(img, format="bgr24")
+    vf.pts = pts
+    vf.time_base = 1 / rate
+    for p in enc.encode(vf):
+        out.mux(p)
+
+
 def derived_clip(src: Path, *, min_seconds: float = 0.0, size: tuple[int, int] | None = None) -> Path:
     """`src` looped until it lasts >= min_seconds and optionally resized to `size` (w, h); H.264 crf 18.
 
@@ -95,11 +106,7 @@ def derived_clip(src: Path, *, min_seconds: float = 0.0, size: tuple[int, int] |
                     img: Any = frame.to_ndarray(format="bgr24")
                     if (w, h) != (w0, h0):
                         img = cv2.resize(img, (w, h), interpolation=cv2.INTER_AREA if w < w0 else cv2.INTER_LINEAR)
-                    vf = av.VideoFrame.from_ndarray(img, format="bgr24")
-                    vf.pts = written
-                    vf.time_base = 1 / rate
-                    for p in enc.encode(vf):
-                        out.mux(p)
+                    encode_bgr(enc, out, img, written, rate)
                     written += 1
             if min_seconds <= 0:
                 break
@@ -150,12 +157,7 @@ def io_limit(src: Path, dst: Path) -> tuple[int, float]:
         rate = s.average_rate or Fraction(25)
         enc = open_encoder(out, s.codec_context.width, s.codec_context.height, rate, CRF, PRESET)
         for frame in c.decode(s):
-            img = frame.to_ndarray(format="bgr24")
-            vf = av.VideoFrame.from_ndarray(img, format="bgr24")
-            vf.pts = n
-            vf.time_base = 1 / rate
-            for p in enc.encode(vf):
-                out.mux(p)
+            encode_bgr(enc, out, frame.to_ndarray(format="bgr24"), n, rate)
             n += 1
         for p in enc.encode(None):
             out.mux(p)
