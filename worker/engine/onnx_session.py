@@ -18,6 +18,7 @@ def create_session(
     *,
     providers_preference: Sequence[str] = DEFAULT_PROVIDERS,
     intra_op_threads: int | None = None,
+    label: str | None = None,  # what the log line calls the model; default: the file's name
 ) -> ort.InferenceSession:
     available = set(ort.get_available_providers())
     providers = [p for p in providers_preference if p in available]
@@ -34,7 +35,8 @@ def create_session(
     # so the only trustworthy answer is what the session reports after construction.
     if providers[0] not in active:
         log.warning("preferred provider %s requested but inactive; running on %s", providers[0], active)
-    label = "an in-memory model" if isinstance(model_path, bytes) else Path(model_path).name
+    if label is None:
+        label = "an in-memory model" if isinstance(model_path, bytes) else Path(model_path).name
     log.info("onnx session for %s on providers %s", label, active)
     return session
 

@@ -31,6 +31,11 @@ EXTRACT_KINDS = ("file", "python_bytes_literal")
 _REQUIRED = ("name", "task", "file", "sha256", "licence_weights", "licence_training_code", "source")
 
 
+def _mismatch(name: str) -> EngineError:
+    return EngineError(MODEL_INTEGRITY, f"model file for {name} does not match its sha256; refusing it "
+                                        "(run `veil models pull` to replace a pulled one)")
+
+
 class ManifestError(ValueError):
     """The manifest itself is malformed (a developer's mistake, found at start-up or in CI)."""
 
@@ -189,11 +194,9 @@ class ModelRegistry:
         """The model's path once it is present and matches its sha256; EngineError otherwise."""
         status = self.status(name)
         if status == "missing":
-            hint = "it should ship with Veil: reinstall" if self.entry(name).bundled else "run `veil models pull`"
-            raise EngineError(MODEL_MISSING, f"model file for {name} is missing: {hint}")
+            raise self._missing(name)
         if status == "mismatch":
-            raise EngineError(MODEL_INTEGRITY, f"model file for {name} does not match its sha256; refusing it "
-                                               "(run `veil models pull` to replace a pulled one)")
+            raise _mismatch(name)
         return self.path(name)
 
     def load_session(self, name: str) -> ort.InferenceSession:
@@ -201,21 +204,28 @@ class ModelRegistry:
         session = self._sessions.get(name)
         if session is None:
             self.check_licence(name)
-            path = self.verify(name)
-            model: Path | bytes = path
+            data = self._verified_bytes(name)
             if name in ADAPTERS:
-                model = ADAPTERS[name](self._verified_bytes(name, path))
-            session = create_session(model, providers_preference=self._providers, intra_op_threads=self._threads)
+                data = ADAPTERS[name](data)
+            session = create_session(data, providers_preference=self._providers, intra_op_threads=self._threads,
+                                     label=name)
             self._sessions[name] = session
         return session
 
-    def _verified_bytes(self, name: str, path: Path) -> bytes:
-        # Hash the very bytes that get rewritten: the file could change between `verify` and this read.
-        data = path.read_bytes()
+    def _verified_bytes(self, name: str) -> bytes:
+        # ONNX Runtime gets the very bytes that were hashed: the file could change between a check and a
+        # second read of it.
+        try:
+            data = self.path(name).read_bytes()
+        except FileNotFoundError:
+            raise self._missing(name) from None
         if hashlib.sha256(data).hexdigest() != self.entry(name).sha256:
-            raise EngineError(MODEL_INTEGRITY, f"model file for {name} does not match its sha256; refusing it "
-                                               "(run `veil models pull` to replace a pulled one)")
+            raise _mismatch(name)
         return data
+
+    def _missing(self, name: str) -> EngineError:
+        hint = "it should ship with Veil: reinstall" if self.entry(name).bundled else "run `veil models pull`"
+        return EngineError(MODEL_MISSING, f"model file for {name} is missing: {hint}")
 
     def record(self, name: str) -> dict[str, Any]:
         """What a job manifest says about a model it used."""
