@@ -1,13 +1,11 @@
 """Detection presets (`fast`, `balanced`, `thorough`): per target, which detector runs and how boxes are padded.
 
 The detectors themselves come from `worker.engine.faces.build_face_detector(preset, load_session)` and
-`worker.engine.plates.build_plate_detector(preset, load_session)`. A build without one of those functions
-runs faces with single-scale YuNet-n (the detector Veil had before presets) and refuses plate jobs clearly.
+`worker.engine.plates.build_plate_detector(preset, load_session)`.
 """
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable, Mapping
 from typing import Any, Literal, get_args
 
@@ -15,10 +13,10 @@ import numpy as np
 
 from worker.engine.detections import Detections
 from worker.engine.detector import Detector, SessionLoader
-from worker.engine.errors import TARGET_UNAVAILABLE, EngineError
 from worker.engine.face_yunet import YuNetDetector
-from worker.engine.model_files import YUNET_N
+from worker.engine.faces import build_face_detector
 from worker.engine.onnx_session import active_provider
+from worker.engine.plates import build_plate_detector
 
 PresetName = Literal["fast", "balanced", "thorough"]
 PRESETS: tuple[str, ...] = get_args(PresetName)
@@ -31,8 +29,8 @@ TARGETS = ("face", "plate")
 DEFAULT_PADDING: Mapping[str, tuple[float, float]] = {"face": (1.2, 1.5), "plate": (1.15, 1.3)}
 PRESET_PADDING: Mapping[str, Mapping[str, tuple[float, float]]] = {p: DEFAULT_PADDING for p in PRESETS}
 
-_BUILDERS = {"face": ("worker.engine.faces", "build_face_detector"),
-             "plate": ("worker.engine.plates", "build_plate_detector")}
+_BUILDERS: Mapping[str, Callable[[str, SessionLoader], Detector]] = {
+    "face": build_face_detector, "plate": build_plate_detector}
 
 
 def check_preset(preset: str) -> str:
@@ -41,29 +39,12 @@ def check_preset(preset: str) -> str:
     return preset
 
 
-def _task_builder(task: str) -> Callable[[str, SessionLoader], Detector] | None:
-    module_name, function = _BUILDERS[task]
-    try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as exc:
-        if exc.name != module_name:  # the package exists but something it imports is missing: a real error
-            raise
-        return None
-    builder: Callable[[str, SessionLoader], Detector] | None = getattr(module, function, None)
-    return builder
-
-
 def build_detector(task: str, preset: str, load_session: SessionLoader) -> Detector:
-    """The detector a preset runs for one target; EngineError(target_unavailable) if this build has none."""
+    """The detector a preset runs for one target."""
     check_preset(preset)
     if task not in TARGETS:
         raise ValueError(f"target must be one of {TARGETS}")
-    builder = _task_builder(task)
-    if builder is not None:
-        return builder(preset, load_session)
-    if task == "face":
-        return SingleScaleYuNet(YuNetDetector(YUNET_N, session=load_session(YUNET_N.name)))
-    raise EngineError(TARGET_UNAVAILABLE, f"this build of Veil has no {task} detector; ask for other targets")
+    return _BUILDERS[task](preset, load_session)
 
 
 def default_padding(preset: str, task: str) -> tuple[float, float]:
@@ -71,7 +52,8 @@ def default_padding(preset: str, task: str) -> tuple[float, float]:
 
 
 class SingleScaleYuNet:
-    """YuNet once at the image's native resolution, as a `Detector` (the fallback face detector)."""
+    """YuNet once at the image's native resolution, as a `Detector`: what an anonymizer built directly on a
+    `YuNetDetector` runs (tests, benchmarks' baselines)."""
 
     task = "face"
 
