@@ -21,7 +21,7 @@ from worker.engine.plates.crops import (
     window_targets,
     windows_for,
 )
-from worker.engine.plates.presets import PLATE_PRESETS, TEXT_MODEL, VERIFIER_MODEL
+from worker.engine.plates.presets import NETWORK_MODEL, PLATE_PRESETS, TEXT_MODEL, VERIFIER_MODEL
 from worker.engine.plates.text_proposals import DBParams, TextProposer, boxes_from_probability, tiles
 from worker.engine.plates.verifier import PlateVerifier
 from worker.engine.registry import ModelRegistry, default_manifest
@@ -143,7 +143,9 @@ def test_every_preset_builds_a_detector_that_keeps_the_contract(tmp_path, preset
 
     detector = build_plate_detector(preset, load_session)
     assert isinstance(detector, Detector) and detector.task == "plate"
-    assert detector.model_names == (TEXT_MODEL, VERIFIER_MODEL)
+    spec = PLATE_PRESETS[preset]
+    sources = [name for name, used in ((NETWORK_MODEL, spec.net_long_sides), (TEXT_MODEL, spec.long_sides)) if used]
+    assert sources and detector.model_names == (*sources, VERIFIER_MODEL)
     assert len(detector.padding) == 2 and all(p >= 1.0 for p in detector.padding)
     point = json.loads(json.dumps(detector.operating_point()))
     assert point["verifier_threshold"] == PLATE_PRESETS[preset].verifier_threshold

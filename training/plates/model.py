@@ -53,7 +53,9 @@ def export_onnx(model: PlateVerifier, path: str, opset: int = 17) -> None:
     model.eval()
     dummy = torch.zeros(1, 3, *INPUT_HW)
     torch.onnx.export(
-        ExportWrapper(model),
+        # The wrapper in eval mode too: the exporter restores each module's mode afterwards, and a wrapper
+        # left in training mode would switch the model's BatchNorm back to batch statistics.
+        ExportWrapper(model).eval(),
         (dummy,),
         path,
         input_names=["crops"],

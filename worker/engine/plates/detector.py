@@ -1,4 +1,11 @@
-"""Plate detector: text-detector proposals, checked and re-boxed by the learned plate verifier."""
+"""Plate detector: candidates from Veil's plate network and/or text-detector proposals, checked and re-boxed by
+the learned plate verifier.
+
+The two candidate sources miss different plates: the text detector needs characters it can read (large,
+sharp plates), the plate network (plate_detector_v1) was trained on plates down to 5 px and finds the small,
+blurred and distant ones. The verifier looks at every candidate in context, so a union of both costs one
+verification pass and keeps false masks down.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +16,7 @@ import numpy as np
 
 from worker.engine.detections import Detections, nms
 from worker.engine.detector import has_pixels
+from worker.engine.plates.centre_net import CentreNetPlates
 from worker.engine.plates.text_proposals import TextProposer
 from worker.engine.plates.verifier import PlateVerifier
 
@@ -28,6 +36,11 @@ class PlateOperatingPoint:
     # Boxes wider than this share of the frame are not plates (the training set dropped plate close-ups
     # above 0.4); without it a frame-sized text proposal can come back verified.
     max_width_fraction: float = 0.5
+    # The plate network: the frame scaled so its long side is each of these (none: network not run), never
+    # enlarged by more than net_max_scale; its peaks at or above net_threshold become candidates.
+    net_long_sides: tuple[int, ...] = ()
+    net_max_scale: float = 1.5
+    net_threshold: float = 0.1
 
 
 class PlateDetector:
@@ -35,12 +48,16 @@ class PlateDetector:
 
     def __init__(
         self,
-        proposer: TextProposer,
+        proposer: TextProposer | None,
         verifier: PlateVerifier,
         point: PlateOperatingPoint,
         model_names: tuple[str, ...],
+        network: CentreNetPlates | None = None,
     ) -> None:
+        if (proposer is None) != (not point.long_sides) or (network is None) != (not point.net_long_sides):
+            raise ValueError("the operating point and the candidate sources given do not match")
         self.proposer = proposer
+        self.network = network
         self.verifier = verifier
         self.point = point
         self.padding = point.padding
@@ -56,20 +73,29 @@ class PlateDetector:
         return self.point.verifier_threshold
 
     def operating_point(self) -> dict[str, Any]:
-        return {"detector": "text_proposals+plate_verifier", **asdict(self.point)}
+        sources = [name for name, used in (("plate_network", self.network), ("text_proposals", self.proposer)) if used]
+        return {"detector": "+".join([*sources, "plate_verifier"]), **asdict(self.point)}
 
     def scales(self, height: int, width: int) -> list[float]:
         long_side = max(height, width)
         return sorted({min(side / long_side, self.point.max_scale) for side in self.point.long_sides})
 
     def proposals(self, bgr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        boxes, scores = [], []
-        for scale in self.scales(*bgr.shape[:2]):
-            b, s = self.proposer.propose(bgr, scale, self.point.tile, self.point.overlap)
-            keep = s >= self.point.proposal_threshold
-            boxes.append(b[keep])
-            scores.append(s[keep])
-        return np.concatenate(boxes), np.concatenate(scores)
+        """Candidate boxes (N, 4) from every source, with their source's score (N,)."""
+        boxes, scores = [np.zeros((0, 4), np.float32)], [np.zeros(0, np.float32)]
+        if self.proposer is not None:
+            for scale in self.scales(*bgr.shape[:2]):
+                b, s = self.proposer.propose(bgr, scale, self.point.tile, self.point.overlap)
+                keep = s >= self.point.proposal_threshold
+                boxes.append(b[keep])
+                scores.append(s[keep])
+        if self.network is not None:
+            for side in self.point.net_long_sides:
+                found = self.network.detect(bgr, long_side=side, max_scale=self.point.net_max_scale,
+                                            threshold=self.point.net_threshold, nms_threshold=0.5)
+                boxes.append(found.boxes)
+                scores.append(found.scores)
+        return np.concatenate(boxes).astype(np.float32), np.concatenate(scores).astype(np.float32)
 
     def detect(self, bgr: np.ndarray, *, score_threshold: float | None = None) -> Detections:
         if not has_pixels(bgr):
