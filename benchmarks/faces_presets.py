@@ -31,7 +31,7 @@ from shared.settings import Settings
 from worker.engine.detections import Detections
 from worker.engine.face_yunet import YuNetDetector
 from worker.engine.faces import FACE_PRESETS, FaceEnsemble, FacePreset, build_ensemble
-from worker.engine.faces.ensemble import pass_scale
+from worker.engine.faces.ensemble import above_threshold, pass_scale
 from worker.engine.masking import pad_boxes
 from worker.engine.registry import ModelRegistry
 from worker.evaluation import load_coco
@@ -53,10 +53,10 @@ def detect_all(detector: FaceEnsemble, images: list[np.ndarray]) -> list[Detecti
     return [detector.detect(bgr, score_threshold=0.0) for bgr in images]
 
 
-def score(dataset, shapes, found, threshold, padding) -> dict[str, ClassMetrics]:
+def score(dataset, shapes, found, threshold, padding, small_face_margin=0.0) -> dict[str, ClassMetrics]:
     samples = []
     for image, shape, dets in zip(dataset.images, shapes, found, strict=True):
-        dets = dets.select(dets.scores >= threshold)
+        dets = dets.select(above_threshold(dets.boxes, dets.scores, threshold, small_face_margin))
         masks = pad_boxes(dets.boxes, shape, width_scale=padding[0], height_scale=padding[1])
         samples.append(samples_for(image, dets, masks, "face"))
     return metrics_by_size(samples)
@@ -76,8 +76,9 @@ def row(name: str, threshold: float, padding: tuple[float, float], m: dict[str, 
             f" P@.5 {m['all'].precision or 0:.3f} | false masks/img {m['all'].false_masks_per_image or 0:.2f}")
 
 
-def tune(name: str, padding: tuple[float, float], dataset, shapes, found, max_false_masks: float) -> None:
-    by_threshold = {float(t): score(dataset, shapes, found, t, padding) for t in THRESHOLDS}
+def tune(name: str, spec: FacePreset, dataset, shapes, found, max_false_masks: float) -> None:
+    padding, margin = spec.padding, spec.small_face_margin
+    by_threshold = {float(t): score(dataset, shapes, found, t, padding, margin) for t in THRESHOLDS}
     allowed = [t for t, m in by_threshold.items() if (m["all"].false_masks_per_image or 0) <= max_false_masks]
     if not allowed:
         print(f"{name}: no threshold on the grid keeps false masks at or under {max_false_masks} per image")
@@ -85,7 +86,7 @@ def tune(name: str, padding: tuple[float, float], dataset, shapes, found, max_fa
         chosen = min(allowed)
         for pad in PADDINGS:
             print(row(name, chosen, pad, by_threshold[chosen] if pad == padding
-                      else score(dataset, shapes, found, chosen, pad)))
+                      else score(dataset, shapes, found, chosen, pad, margin)))
     reaching = [t for t, m in by_threshold.items() if c80_at_least_16(m) >= TARGET_C80_16]
     if reaching:
         t = max(reaching)
@@ -163,16 +164,17 @@ def main() -> None:
         detector = build_ensemble(name, spec, registry.load_session)
         found = detect_all(detector, images)
         if args.tune:
-            tune(name, spec.padding, dataset, shapes, found, args.max_false_masks)
+            tune(name, spec, dataset, shapes, found, args.max_false_masks)
         else:
             print(row(name, spec.score_threshold, spec.padding,
-                      score(dataset, shapes, found, spec.score_threshold, spec.padding)))
+                      score(dataset, shapes, found, spec.score_threshold, spec.padding, spec.small_face_margin)))
             shrunk = as_on_1080p(spec)
             if shrunk is not None:
                 # What the frame-size rule costs: dev faces at the size they have once a 1080p frame is shrunk.
                 found = detect_all(build_ensemble(name, shrunk, registry.load_session), images)
                 print(row(f"{name}@1080", spec.score_threshold, spec.padding,
-                          score(dataset, shapes, found, spec.score_threshold, spec.padding)))
+                          score(dataset, shapes, found, spec.score_threshold, spec.padding,
+                                spec.small_face_margin)))
 
     if args.frames:
         timed = ModelRegistry.from_settings(Settings(ort_threads=args.threads))

@@ -11,7 +11,7 @@ from engine_fixtures import ASTRONAUT_FACE, astronaut_bgr
 
 from shared.settings import Settings
 from worker.engine.detector import Detector
-from worker.engine.faces import FACE_PRESETS, FaceEnsemble, ScalePass, build_face_detector
+from worker.engine.faces import FACE_PRESETS, FaceEnsemble, FacePreset, ScalePass, build_ensemble, build_face_detector
 from worker.engine.faces.ensemble import pass_scale
 from worker.engine.registry import ModelRegistry
 
@@ -144,3 +144,37 @@ def test_missing_runner_or_no_passes_is_refused() -> None:
         ensemble((ScalePass("a", 1.0),), {})
     with pytest.raises(ValueError, match="at least one"):
         ensemble((), {})
+
+
+def test_boxes_under_16_px_need_the_small_face_margin_on_top_of_any_threshold() -> None:
+    # 12 px and 20 px high boxes, each found by the only pass with score 0.4
+    runners = {"a": fixed([[10, 10, 22, 22], [50, 50, 70, 70]], [0.4, 0.4])}
+    passes = (ScalePass("a", 1.0),)
+    image = np.zeros((100, 100, 3), np.uint8)
+
+    def heights(found) -> list[float]:
+        return sorted(float(h) for h in found.boxes[:, 3] - found.boxes[:, 1])
+
+    plain = FaceEnsemble(passes, runners, preset="t", score_threshold=0.3, padding=(1.2, 1.5))
+    assert heights(plain.detect(image)) == [12.0, 20.0]
+    strict = FaceEnsemble(passes, runners, preset="t", score_threshold=0.3, padding=(1.2, 1.5), small_face_margin=0.15)
+    assert heights(strict.detect(image)) == [20.0]  # 0.4 < 0.3 + 0.15 under 16 px only
+    assert heights(strict.detect(image, score_threshold=0.2)) == [12.0, 20.0]  # a job's threshold keeps the margin
+    assert heights(strict.detect(image, score_threshold=0.26)) == [20.0]
+    assert strict.operating_point()["small_face_margin"] == 0.15
+
+
+def test_a_box_clipped_under_16_px_by_the_frame_edge_is_judged_as_small() -> None:
+    # 30 px high before clipping, 10 px inside the frame
+    runners = {"a": fixed([[10, -20, 40, 10]], [0.4])}
+    ens = FaceEnsemble((ScalePass("a", 1.0),), runners, preset="t", score_threshold=0.3, padding=(1.2, 1.5),
+                       small_face_margin=0.15)
+    assert len(ens.detect(np.zeros((100, 100, 3), np.uint8))) == 0
+
+
+def test_a_preset_s_fusion_overlap_and_small_face_margin_reach_its_ensemble(registry: ModelRegistry) -> None:
+    spec = FacePreset((ScalePass("yunet_n", 1.0),), score_threshold=0.3, padding=(1.6, 2.0), fusion_iou=0.4,
+                      small_face_margin=0.1)
+    built = build_ensemble("t", spec, registry.load_session)
+    assert built.fusion_iou == 0.4 and built.small_face_margin == 0.1
+    assert build_face_detector("balanced", registry.load_session).small_face_margin == 0.0  # the default
