@@ -38,7 +38,9 @@ def output_path(out_dir: Path, source: Path, fmt: str, taken: set[Path], *, suff
 
 
 def anonymize_files(sources: list[Path], out_dir: Path, options: AnonymizeOptions, settings: Settings,
-                    *, show_progress: bool = True) -> list[FileOutcome]:
+                    *, show_progress: bool = True, video: VideoOptions | None = None) -> list[FileOutcome]:
+    """`video`: the options for videos (the CLI passes the service's video defaults); None: `options` on every
+    frame with the settings' encoder options."""
     out_dir.mkdir(parents=True, exist_ok=True)
     anonymizer = build_anonymizer(settings)
     outcomes: list[FileOutcome] = []
@@ -50,7 +52,9 @@ def anonymize_files(sources: list[Path], out_dir: Path, options: AnonymizeOption
             tmp = out_dir / f".{source.stem}.partial"
             try:
                 if _is_video(source):
-                    outcomes.append(_video(anonymizer, source, tmp, out_dir, options, settings, taken, progress))
+                    video_opts = video or VideoOptions(face=options, crf=settings.video_crf,
+                                                       preset=settings.video_preset)
+                    outcomes.append(_video(anonymizer, source, tmp, out_dir, video_opts, settings, taken, progress))
                 else:
                     result = anonymizer.run(source, tmp, options, max_pixels=settings.max_image_pixels,
                                             jpeg_quality=settings.jpeg_quality, keep_metadata=settings.keep_metadata)
@@ -73,7 +77,7 @@ def _is_video(source: Path) -> bool:
         return sniff_video_format(f.read(64)) is not None
 
 
-def _video(anonymizer: ImageAnonymizer, source: Path, tmp: Path, out_dir: Path, options: AnonymizeOptions,
+def _video(anonymizer: ImageAnonymizer, source: Path, tmp: Path, out_dir: Path, options: VideoOptions,
            settings: Settings, taken: set[Path], progress: Progress) -> FileOutcome:
     frames = progress.add_task(f"  {source.name}", total=None)
 
@@ -83,8 +87,7 @@ def _video(anonymizer: ImageAnonymizer, source: Path, tmp: Path, out_dir: Path, 
 
     try:
         result = VideoAnonymizer(anonymizer.engines).run(
-            source, tmp, VideoOptions(face=options, crf=settings.video_crf, preset=settings.video_preset),
-            limits=video_limits(settings), progress=report)
+            source, tmp, options, limits=video_limits(settings), progress=report)
     finally:
         progress.remove_task(frames)
     final = output_path(out_dir, source, "", taken, suffix=f".{container_name(result.output_container)}")

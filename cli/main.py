@@ -166,6 +166,7 @@ def anonymize(
     from cli.anonymize_files import anonymize_files
     from shared.job_options import JobOptions
     from worker.image_job import engine_options
+    from worker.video_job import video_options
 
     try:
         options = JobOptions.model_validate({"targets": [t.strip() for t in targets.split(",") if t.strip()],
@@ -174,7 +175,10 @@ def anonymize(
     except ValidationError as exc:
         console.print(f"[red]invalid option:[/] {exc.errors()[0]['loc']}: {exc.errors()[0]['msg']}")
         raise typer.Exit(2) from None
-    outcomes = anonymize_files(photos, out, engine_options(options), get_settings())
+    settings = get_settings()
+    # Videos get what a video job with these options gets from the service: its preset, threshold and cadence.
+    outcomes = anonymize_files(photos, out, engine_options(options), settings,
+                               video=video_options(options, settings))
     failed = [o for o in outcomes if o.error_code]
     faces, plates = sum(o.faces for o in outcomes), sum(o.plates for o in outcomes)
     console.print(f"{len(outcomes) - len(failed)} done, {len(failed)} failed, {faces} faces and {plates} plates "

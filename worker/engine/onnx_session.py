@@ -11,6 +11,7 @@ import onnxruntime as ort
 log = logging.getLogger("veil.engine")
 
 DEFAULT_PROVIDERS = ("CUDAExecutionProvider", "CPUExecutionProvider")
+SPIN_KEY = "session.intra_op.allow_spinning"
 
 
 def create_session(
@@ -18,6 +19,7 @@ def create_session(
     *,
     providers_preference: Sequence[str] = DEFAULT_PROVIDERS,
     intra_op_threads: int | None = None,
+    spin_wait: bool = False,
     label: str | None = None,  # what the log line calls the model; default: the file's name
 ) -> ort.InferenceSession:
     available = set(ort.get_available_providers())
@@ -28,6 +30,10 @@ def create_session(
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     if intra_op_threads is not None:
         options.intra_op_num_threads = intra_op_threads
+    # ORT's pool threads busy-wait between and after runs unless told not to. Beside a video's decode and
+    # encode threads (and other workers) on few cores that spinning took the cores they needed: a 540p
+    # faces+plates run on two cores took 1.7x the wall time and CPU time with it on (issue #4).
+    options.add_session_config_entry(SPIN_KEY, "1" if spin_wait else "0")
     model = model_path if isinstance(model_path, bytes) else str(model_path)
     session = ort.InferenceSession(model, sess_options=options, providers=providers)
     active = session.get_providers()
