@@ -47,6 +47,7 @@ class JobOut(BaseModel):
     attempts: int
     progress: float
     faces_found: int | None
+    plates_found: int | None
     options: dict[str, Any]
     input_media_type: str | None
     input_bytes: int | None
@@ -69,7 +70,8 @@ class JobOut(BaseModel):
         return cls(
             id=job.id, status=JobStatus(job.status), kind=job.kind, created_at=job.created_at,
             updated_at=job.updated_at, started_at=job.started_at, finished_at=job.finished_at,
-            attempts=job.attempts, progress=job.progress, faces_found=job.faces_found, options=job.options,
+            attempts=job.attempts, progress=job.progress, faces_found=job.faces_found,
+            plates_found=job.plates_found, options=job.options,
             input_media_type=job.input_media_type, input_bytes=job.input_bytes,
             input_retained=job.input_key is not None,
             input_expires_at=job.input_expires_at if job.input_key is not None else None,

@@ -103,6 +103,10 @@ class Settings(BaseSettings):
 
     worker_concurrency: int = Field(1, ge=1)
     ort_threads: int | None = Field(None, ge=1, description="ONNX Runtime intra-op threads; default: ORT's.")
+    ort_spin_wait: bool = Field(
+        False, description="Let ONNX Runtime's pool threads busy-wait for work (faster lone inferences, but they "
+        "take the cores a video's decoder and encoder need)."
+    )
     ort_providers: list[str] = Field(default_factory=lambda: ["CUDAExecutionProvider", "CPUExecutionProvider"])
     models_dir: Path | None = Field(
         None, description="Where `veil models pull` puts registry models; default: the user's cache (veil/models)."
@@ -112,7 +116,8 @@ class Settings(BaseSettings):
         description="SPDX licences a model's weights and training code may carry for it to load.",
     )
     default_preset: Literal["fast", "balanced", "thorough"] = Field(
-        "balanced", description="Detection preset of jobs that name none."
+        # thorough: the only face preset that meets issue #3's coverage target (see worker/engine/faces/presets.py).
+        "thorough", description="Detection preset of jobs that name none."
     )
     log_level: str = "INFO"
     require_provider: str | None = Field(

@@ -43,7 +43,7 @@ def enqueue_job_event(conn: Connection | Session, job_id: uuid.UUID, event: JobS
     connection = _connection(conn)
     job = connection.execute(
         select(col(Job.tenant_id), col(Job.callback_url), col(Job.status), col(Job.error_code),
-               col(Job.faces_found)).where(col(Job.id) == job_id)
+               col(Job.faces_found), col(Job.plates_found)).where(col(Job.id) == job_id)
     ).one_or_none()
     if job is None or not job.callback_url:
         return None
@@ -51,7 +51,7 @@ def enqueue_job_event(conn: Connection | Session, job_id: uuid.UUID, event: JobS
     connection.execute(insert(WebhookDelivery).values(
         id=delivery_id, tenant_id=job.tenant_id, job_id=job_id, url=job.callback_url, event=name,
         payload=_payload(delivery_id, name, now.isoformat(), job_id, JobStatus(event).value, job.error_code,
-                         job.faces_found),
+                         job.faces_found, job.plates_found),
         status=PENDING, attempts=0, created_at=now, next_attempt_at=now,
     ))
     return delivery_id
@@ -63,7 +63,7 @@ def enqueue_job_events(conn: Connection | Session, job_ids: Iterable[uuid.UUID],
 
 
 def _payload(delivery_id: uuid.UUID, event: str, created_at: str, job_id: uuid.UUID, status: str,
-             error_code: str | None, faces_found: int | None) -> dict[str, Any]:
+             error_code: str | None, faces_found: int | None, plates_found: int | None) -> dict[str, Any]:
     base = f"/v1/jobs/{job_id}"
     return {
         "id": str(delivery_id),
@@ -74,6 +74,7 @@ def _payload(delivery_id: uuid.UUID, event: str, created_at: str, job_id: uuid.U
             "status": status,
             "error_code": error_code,
             "faces_found": faces_found,
+            "plates_found": plates_found,
             "links": {"self": base, "result": f"{base}/result", "detections": f"{base}/detections"},
         },
     }

@@ -6,16 +6,19 @@ import logging
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from sqlalchemy.engine import Engine
-
-from shared.db import make_engine
 from shared.settings import Settings
-from shared.storage import Storage, make_storage
 from worker.engine.detection_engine import DetectionEngines
+from worker.engine.errors import ModelMissing
 from worker.engine.pipeline import ImageAnonymizer
 from worker.engine.registry import ModelRegistry
 from worker.engine.video import VideoAnonymizer
+
+if TYPE_CHECKING:  # the database and storage clients load in build(): the CLI's engines need neither
+    from sqlalchemy.engine import Engine
+
+    from shared.storage import Storage
 
 log = logging.getLogger("veil.worker")
 
@@ -27,9 +30,14 @@ class WorkerContext:
     storage: Storage
     _anonymizer: ImageAnonymizer | None = field(default=None, repr=False)
     _video_anonymizer: VideoAnonymizer | None = field(default=None, repr=False)
+    # Models this process needed and did not find: it is not ready for jobs that use them (its /metrics say so).
+    missing_models: set[str] = field(default_factory=set)
 
     @classmethod
     def build(cls, settings: Settings) -> WorkerContext:
+        from shared.db import make_engine
+        from shared.storage import make_storage
+
         return cls(settings=settings, engine=make_engine(settings),
                    storage=make_storage(settings))
 
@@ -46,6 +54,12 @@ class WorkerContext:
         if self._video_anonymizer is None:
             self._video_anonymizer = VideoAnonymizer(self.anonymizer.engines)
         return self._video_anonymizer
+
+    def model_missing(self, exc: ModelMissing, job_id: str | None = None) -> None:
+        """Record a model this worker lacks, and say so at error level: an operator must install it."""
+        self.missing_models.add(exc.model)
+        log.error("model missing: this worker is not ready for jobs that need it (run `veil models verify`)",
+                  extra={"model": exc.model, **({"job_id": job_id} if job_id else {})})
 
 
 def build_engines(settings: Settings) -> DetectionEngines:

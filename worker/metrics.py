@@ -9,6 +9,7 @@ every worker host like that; the API's /metrics covers what PostgreSQL and Redis
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 
 from prometheus_client import CollectorRegistry, Gauge, Histogram
 from sqlalchemy.engine import Engine
@@ -38,6 +39,10 @@ class WorkerMetrics:
         self.provider = Gauge(
             "veil_worker_execution_provider", "1 for the ONNX Runtime execution provider a worker process runs on.",
             ["provider"], multiprocess_mode="livemax", registry=registry)
+        self.model_missing = Gauge(
+            "veil_worker_model_missing",
+            "1 for a model a worker process needed and did not find: jobs that use it fail with model_missing.",
+            ["model"], multiprocess_mode="livemax", registry=registry)
 
     def observe_job(self, kind: str, outcome: str, seconds: float) -> None:
         self.job_seconds.labels(kind=kind, outcome=outcome).observe(seconds)
@@ -48,6 +53,10 @@ class WorkerMetrics:
 
     def set_provider(self, provider: str) -> None:
         self.provider.labels(provider=provider).set(1)
+
+    def set_models_missing(self, models: Iterable[str]) -> None:
+        for model in models:
+            self.model_missing.labels(model=model).set(1)
 
 
 def finished_video_fps(engine: Engine, job_id: uuid.UUID) -> float:

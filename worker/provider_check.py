@@ -17,19 +17,22 @@ from collections.abc import Sequence
 import numpy as np
 
 from shared.settings import Settings
-from worker.engine.model_files import YUNET_N, verify_model
-from worker.engine.onnx_session import create_session
+from worker.engine.errors import EngineError
+from worker.engine.registry import ModelRegistry
 
 PROBE_TIMEOUT_S = 180  # a first CUDA context plus cuDNN loading can take tens of seconds
+PROBE_MODEL = "yunet_n"  # bundled, so every build has it
 
 
 class ProviderCheckFailed(RuntimeError):
     pass
 
 
-def session_providers(model_path: str, preference: Sequence[str], threads: int | None) -> list[str]:
-    """The providers of a fresh session on `model_path`, after one inference, in ONNX Runtime's priority order."""
-    session = create_session(model_path, providers_preference=preference, intra_op_threads=threads)
+def session_providers(settings: Settings) -> list[str]:
+    """The providers of a fresh session on the probe model, built by the registry as a worker builds its own
+    (licence and sha256 checked, VEIL_ORT_PROVIDERS and VEIL_ORT_THREADS applied), after one inference, in ONNX
+    Runtime's priority order."""
+    session = ModelRegistry.from_settings(settings).load_session(PROBE_MODEL)
     # Some providers load their libraries (cuDNN, for one) only at the first run: run once before judging.
     feed = {session.get_inputs()[0].name: np.zeros((1, 3, 32, 32), dtype=np.float32)}
     session.run(None, feed)
@@ -49,11 +52,16 @@ def check_required_provider(settings: Settings) -> str:
     """Raise ProviderCheckFailed unless `settings.require_provider` runs the model; returns it when it does."""
     required = settings.require_provider
     assert required is not None
-    verify_model(YUNET_N)
+    try:
+        # Here rather than in the probe: a missing or altered model file is named as such, not as a provider
+        # that failed to start.
+        ModelRegistry.from_settings(settings).verify(PROBE_MODEL)
+    except EngineError as exc:
+        raise ProviderCheckFailed(f"VEIL_REQUIRE_PROVIDER={required}, but the probe model cannot be used: "
+                                  f"{exc.message}") from None
     pool = multiprocessing.get_context("spawn").Pool(processes=1)
     try:
-        pending = pool.apply_async(session_providers,
-                                   (str(YUNET_N.path), list(settings.ort_providers), settings.ort_threads))
+        pending = pool.apply_async(session_providers, (settings,))
         active = pending.get(timeout=PROBE_TIMEOUT_S)
     except Exception as exc:  # no listed provider available, a session that fails to build, a hung driver
         raise ProviderCheckFailed(

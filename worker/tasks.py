@@ -15,6 +15,7 @@ from shared.queues import KIND_TASKS, TaskName
 from shared.settings import Settings
 from shared.webhook_outbox import due_for_job
 from worker.context import ProcessLocal, WorkerContext
+from worker.engine.errors import ModelMissing
 from worker.gdpr_access import build_access_archive
 from worker.gdpr_erasure import run_erasure
 from worker.image_job import run_image_job
@@ -37,8 +38,15 @@ def register_tasks(app: Celery, settings: Settings) -> ProcessLocal:
     @worker_process_init.connect(weak=False)
     def _warm_up(**_: object) -> None:
         # In each child, after fork: check the default preset's models (licence, hash) and open their ONNX
-        # Runtime sessions now, so a broken model stops the worker at start-up and the first job does not wait.
-        metrics.set_provider(context().anonymizer.warm_up())
+        # Runtime sessions now, so the first job does not wait. Celery only logs what this handler raises and
+        # takes jobs all the same, so a missing model is recorded where it is watched: the error log and
+        # /metrics (jobs that need it then fail at once with model_missing).
+        ctx = context()
+        try:
+            metrics.set_provider(ctx.anonymizer.warm_up())
+        except ModelMissing as exc:
+            ctx.model_missing(exc)
+            metrics.set_models_missing(ctx.missing_models)
 
     @task_prerun.connect(weak=False)
     def _fresh_log_context(**_: object) -> None:
@@ -60,6 +68,7 @@ def register_tasks(app: Celery, settings: Settings) -> ProcessLocal:
         structlog.contextvars.bind_contextvars(job_id=str(job))
         started = time.perf_counter()
         outcome = runner(context(), job, on_claimed=ring_webhooks)
+        metrics.set_models_missing(context().missing_models)
         kind = TASK_KINDS[task]
         metrics.observe_job(kind, outcome.value, time.perf_counter() - started)
         if kind == "video" and outcome is Outcome.succeeded:

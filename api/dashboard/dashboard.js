@@ -266,6 +266,7 @@ function renderFields(job) {
   field(list, "Started", when(job.started_at));
   field(list, "Finished", when(job.finished_at));
   if (job.faces_found !== null) field(list, "Faces found", job.faces_found);
+  if (job.plates_found !== null) field(list, "Plates found", job.plates_found);
   if (job.error) field(list, "Reason", `${job.error.code}${job.error.message ? `: ${job.error.message}` : ""}`);
   if (job.options && job.options.mask) field(list, "Mask", job.options.mask);
   $("detail-fields").replaceWith(list);

@@ -62,6 +62,7 @@ class Job(SQLModel, table=True):
 
     progress: float = Field(default=0.0, nullable=False)
     faces_found: int | None = None
+    plates_found: int | None = None
     detections: list[dict[str, Any]] | None = Field(default=None, sa_column=Column(JSON))
     manifest: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
     timings: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))

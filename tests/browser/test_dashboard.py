@@ -100,6 +100,15 @@ def test_jobs_run_finish_and_show_their_anonymized_preview(
     photo_row.get_by_role("button", name=f"Open job {photo_id}").focus()
     page.keyboard.press("Enter")
     expect(page.locator("#detail-title")).to_be_focused()
+    # Its counts, as the job view gives them: faces and, beside them, plates.
+    counted = httpx.get(f"{live.url}/v1/jobs/{photo_id}", headers={"Authorization": f"Bearer {key}"}).json()
+    terms = page.locator("#detail-fields dt")
+    expect(terms.filter(has_text="Plates found")).to_have_count(1)
+    fields = page.locator("#detail-fields").evaluate(
+        "dl => Object.fromEntries([...dl.querySelectorAll('dt')].map(t => [t.textContent, "
+        "t.nextElementSibling.textContent]))")
+    assert (fields["Faces found"], fields["Plates found"]) == (str(counted["faces_found"]),
+                                                              str(counted["plates_found"]))
     image = page.locator("#preview-image")
     expect(image).to_be_visible(timeout=WAIT_MS)
     expect(image).to_have_attribute("src", re.compile(r"^blob:"))

@@ -86,6 +86,7 @@ def test_access_archive_end_to_end(client: TestClient, subject_client: TestClien
     assert set(records) == {first, second}
     assert records[first]["recorded_at"].startswith("2026-03-03T07:15:00")
     assert records[first]["status"] == "succeeded" and records[first]["faces_found"] == 1
+    assert "plates_found" in records[first]
     assert records[first]["manifest"]["models"][0]["name"] == "yunet_n"
     assert records[first]["detections"][0]["label"] == "face" and records[first]["options"]["format"] == "png"
     assert records[first]["input_retained"] is False and records[first]["media_file"] == f"media/{first}.png"

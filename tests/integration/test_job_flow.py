@@ -8,8 +8,9 @@ import numpy as np
 from fastapi.testclient import TestClient
 
 from shared.settings import Settings
-from tests.images import astronaut_jpeg, astronaut_png, astronaut_rgb, decode_rgb
+from tests.images import astronaut_jpeg, astronaut_png, astronaut_rgb, decode_rgb, encode
 from tests.integration.conftest import WorkerProcess, stored_keys, wait_for_status
+from tests.unit.plate_fixtures import plate_frame
 from worker.engine.masking import pad_boxes
 
 
@@ -28,6 +29,7 @@ def test_photo_is_anonymized_end_to_end(client: TestClient, worker: WorkerProces
     done = wait_for_status(client, job["id"], {"succeeded", "failed", "dead"})
     assert done["status"] == "succeeded", done
     assert done["faces_found"] == 1
+    assert done["plates_found"] is not None  # counted on every succeeded job (the plate test checks the value)
     assert done["attempts"] == 1
     model = done["manifest"]["models"][0]
     assert model["name"] == "yunet_n" and model["licence"] == "Apache-2.0" and len(model["sha256"]) == 64
@@ -59,6 +61,18 @@ def test_photo_is_anonymized_end_to_end(client: TestClient, worker: WorkerProces
     assert len(mine) == 1 and mine[0].startswith(f"outputs/{job['id']}/")
     # Subject identifiers are stored only as keyed hashes: nothing in the API echoes them.
     assert "WAG-123" not in client.get(f"/v1/jobs/{job['id']}").text
+
+
+def test_plates_found_is_counted_in_the_job_view_and_the_list(client: TestClient, worker: WorkerProcess) -> None:
+    rgb = np.ascontiguousarray(plate_frame()[..., ::-1])  # the fixture is BGR, as OpenCV draws it
+    job = submit(client, encode(rgb), options='{"format": "png"}').json()
+    done = wait_for_status(client, job["id"], {"succeeded", "failed", "dead"})
+    assert done["status"] == "succeeded", done
+    labels = [d["label"] for d in client.get(f"/v1/jobs/{job['id']}/detections").json()["detections"]]
+    assert labels == ["plate"]
+    assert (done["plates_found"], done["faces_found"]) == (1, 0)
+    listed = {item["id"]: item for item in client.get("/v1/jobs").json()["items"]}
+    assert listed[job["id"]]["plates_found"] == 1
 
 
 def test_jpeg_keeps_its_format_and_sheds_metadata(client: TestClient, worker: WorkerProcess) -> None:

@@ -128,6 +128,8 @@ def test_video_is_anonymized_end_to_end(client: TestClient, video_worker: Worker
     assert frames == 36 and size == (320, 240) and "audio" in kinds
     # The face is masked: the output differs from the input where the face was.
     assert done["faces_found"] and done["faces_found"] >= 1
+    # Plates are counted the same way, as tracks: the job view agrees with the manifest.
+    assert done["plates_found"] == manifest["tracks_by_target"].get("plate", 0)
     mine = [key for key in stored_keys(settings) if job["id"] in key]
     assert len(mine) == 1 and mine[0].startswith(f"outputs/{job['id']}/") and mine[0].endswith(".mp4")
 

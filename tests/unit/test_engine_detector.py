@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import dataclasses
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,7 +12,16 @@ from engine_fixtures import ASTRONAUT_FACE, astronaut_bgr
 from worker.engine.detections import Detections, nms
 from worker.engine.errors import EngineError
 from worker.engine.face_yunet import DEFAULT_SCORE_THRESHOLD, YuNetDetector, pad_to_stride
-from worker.engine.model_files import YUNET_N, file_sha256, verify_model
+from worker.engine.model_files import MODELS_DIR
+from worker.engine.registry import ModelRegistry, default_manifest
+
+YUNET_N = default_manifest()["yunet_n"]
+
+
+def registry_in(bundled_dir: Path) -> ModelRegistry:
+    # A registry that looks for bundled files in `bundled_dir`: the manifest's entries, other files.
+    return ModelRegistry(default_manifest(), models_dir=bundled_dir, bundled_dir=bundled_dir,
+                         allowed_licences=["Apache-2.0"], intra_op_threads=1)
 
 
 @pytest.fixture(scope="module")
@@ -21,8 +30,7 @@ def detector() -> YuNetDetector:
 
 
 def test_bundled_model_matches_its_hash() -> None:
-    verify_model(YUNET_N)
-    assert file_sha256(YUNET_N.path) == YUNET_N.sha256
+    assert registry_in(MODELS_DIR).verify("yunet_n") == MODELS_DIR / YUNET_N.file
 
 
 def test_finds_the_astronauts_face(detector: YuNetDetector) -> None:
@@ -73,26 +81,34 @@ def test_per_call_threshold_overrides_the_default(detector: YuNetDetector) -> No
 def test_reports_model_identity(detector: YuNetDetector) -> None:
     assert detector.name == "yunet_n"
     assert detector.sha256 == YUNET_N.sha256
-    assert detector.licence == "Apache-2.0"
+    assert detector.licence == YUNET_N.licence_weights == "Apache-2.0"
     assert detector.provider.endswith("ExecutionProvider")
 
 
 def test_altered_model_is_refused(tmp_path) -> None:
-    copy = tmp_path / "yunet.onnx"
-    shutil.copyfile(YUNET_N.path, copy)
+    copy = tmp_path / YUNET_N.file
+    copy.parent.mkdir(parents=True)
+    shutil.copyfile(MODELS_DIR / YUNET_N.file, copy)
     raw = bytearray(copy.read_bytes())
     raw[len(raw) // 2] ^= 0xFF
     copy.write_bytes(bytes(raw))
     with pytest.raises(EngineError) as err:
-        YuNetDetector(dataclasses.replace(YUNET_N, path=copy))
+        YuNetDetector(registry=registry_in(tmp_path))
     assert err.value.code == "model_integrity"
     assert str(tmp_path) not in err.value.message
 
 
 def test_missing_model_is_reported(tmp_path) -> None:
     with pytest.raises(EngineError) as err:
-        verify_model(dataclasses.replace(YUNET_N, path=tmp_path / "absent.onnx"))
-    assert err.value.code == "model_missing"
+        YuNetDetector(registry=registry_in(tmp_path))
+    assert err.value.code == "model_missing" and "reinstall" in err.value.message
+    assert str(tmp_path) not in err.value.message
+
+
+def test_a_given_session_is_used_and_identity_still_comes_from_the_manifest(detector: YuNetDetector) -> None:
+    # No file is read: the caller's session (a registry's, in benchmarks) is the model.
+    other = YuNetDetector(registry=registry_in(Path("/nonexistent")), session=detector.session)
+    assert other.session is detector.session and (other.name, other.sha256) == ("yunet_n", YUNET_N.sha256)
 
 
 def test_pad_to_stride_pads_bottom_right_only() -> None:

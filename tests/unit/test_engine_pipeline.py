@@ -12,9 +12,9 @@ from worker.engine.detection_engine import DetectionEngines
 from worker.engine.face_yunet import DEFAULT_SCORE_THRESHOLD, YuNetDetector
 from worker.engine.image_io import read_image, sniff_image_format
 from worker.engine.masking import MaskStyle
-from worker.engine.model_files import YUNET_N
 from worker.engine.pipeline import AnonymizeOptions, ImageAnonymizer
 from worker.engine.presets import SingleScaleYuNet
+from worker.engine.registry import default_manifest
 
 LIMIT = 50_000_000
 
@@ -67,7 +67,8 @@ def test_manifest_names_model_and_settings(anonymizer: ImageAnonymizer) -> None:
     options = AnonymizeOptions(mask="pixelate", width_scale=1.3, score_threshold=0.6)
     manifest = anonymizer.manifest(options)
     model = manifest["models"][0]
-    assert (model["name"], model["sha256"], model["licence"]) == ("yunet_n", YUNET_N.sha256, "Apache-2.0")
+    yunet = default_manifest()["yunet_n"]
+    assert (model["name"], model["sha256"], model["licence"]) == ("yunet_n", yunet.sha256, "Apache-2.0")
     assert model["task"] == "face" and model["provider"] in ("CPUExecutionProvider", "CUDAExecutionProvider")
     face = manifest["tasks"]["face"]
     assert face["score_threshold"] == 0.6

@@ -17,7 +17,7 @@ import cli.models
 from cli.main import app
 from shared.settings import Settings
 from worker.engine.errors import MODEL_INTEGRITY, MODEL_LICENCE, MODEL_MISSING, EngineError
-from worker.engine.model_files import MODELS_DIR, YUNET_N
+from worker.engine.model_files import MODELS_DIR
 from worker.engine.model_pull import PullError, bytes_literal, pull, pullable
 from worker.engine.registry import ManifestError, ModelRegistry, default_manifest, parse_manifest
 
@@ -262,9 +262,3 @@ def test_cli_list_verify_pull(tmp_path: Path, wheelhouse: Path, monkeypatch: pyt
 
     unknown = runner.invoke(app, ["models", "pull", "nonesuch"])
     assert unknown.exit_code == 1 and "pull failed" in unknown.output
-
-
-def test_the_legacy_yunet_spec_agrees_with_the_manifest() -> None:
-    entry = default_manifest()["yunet_n"]
-    assert (YUNET_N.sha256, YUNET_N.licence) == (entry.sha256, entry.licence_weights)
-    assert YUNET_N.path == MODELS_DIR / entry.file

@@ -52,7 +52,7 @@ def add_job(engine: Engine, callback_url: str | None = URL, **values: object) ->
 
 
 def add_delivery(engine: Engine, status: JobStatus = JobStatus.succeeded, url: str = URL) -> uuid.UUID:
-    job_id = add_job(engine, callback_url=url, status=status.value, faces_found=2)
+    job_id = add_job(engine, callback_url=url, status=status.value, faces_found=2, plates_found=3)
     with engine.begin() as conn:
         delivery_id = enqueue_job_event(conn, job_id, status)
     assert delivery_id is not None
@@ -135,6 +135,7 @@ def test_payload_says_what_changed_and_nothing_personal(engine: Engine) -> None:
     assert d.payload == {
         "id": str(delivery_id), "event": "job.succeeded", "created_at": d.payload["created_at"],
         "data": {"job_id": job_id, "status": "succeeded", "error_code": None, "faces_found": 2,
+                 "plates_found": 3,
                  "links": {"self": f"/v1/jobs/{job_id}", "result": f"/v1/jobs/{job_id}/result",
                            "detections": f"/v1/jobs/{job_id}/detections"}},
     }

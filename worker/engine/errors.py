@@ -31,3 +31,12 @@ class EngineError(Exception):
         super().__init__(f"{code}: {message}")
         self.code = code
         self.message = message
+
+
+class ModelMissing(EngineError):
+    """A model the manifest lists (or a name it lacks) with no file where this worker looks: a fault of the
+    worker's installation, not of the job, so running the job again on this worker cannot help."""
+
+    def __init__(self, model: str, message: str) -> None:
+        super().__init__(MODEL_MISSING, message)
+        self.model = model  # a manifest name, never a path

@@ -5,10 +5,11 @@ from __future__ import annotations
 import numpy as np
 import onnxruntime as ort
 
+from shared.settings import Settings
 from worker.engine.detections import Detections, nms
 from worker.engine.detector import has_pixels
-from worker.engine.model_files import YUNET_N, ModelSpec, verify_model
-from worker.engine.onnx_session import active_provider, create_session
+from worker.engine.onnx_session import active_provider
+from worker.engine.registry import ModelEntry, ModelRegistry
 
 STRIDES = (8, 16, 32)
 # Recall matters more than precision when masking: a missed face is a privacy leak, a false positive only
@@ -18,6 +19,7 @@ STRIDES = (8, 16, 32)
 # 0.75 found 65% and 0.5 found 76% at 3.4 background boxes per image. The quality issue re-tunes this.
 DEFAULT_SCORE_THRESHOLD = 0.6
 DEFAULT_NMS_THRESHOLD = 0.3
+DEFAULT_MODEL = "yunet_n"
 
 
 def pad_to_stride(bgr: np.ndarray, multiple: int = 32) -> np.ndarray:
@@ -56,35 +58,47 @@ def decode(
     return np.concatenate(all_boxes).astype(np.float32), np.concatenate(all_scores).astype(np.float32)
 
 
+def default_registry(intra_op_threads: int | None = None) -> ModelRegistry:
+    """The registry a detector built without one uses: the manifest and the service's settings, as a worker's."""
+    settings = Settings() if intra_op_threads is None else Settings(ort_threads=intra_op_threads)
+    return ModelRegistry.from_settings(settings)
+
+
 class YuNetDetector:
+    """`model` names a YuNet entry of the model manifest. Without a `session`, the session comes from
+    `registry` (by default one on the service's settings), which checks the licence and the file's sha256 and
+    builds the session from the very bytes it hashed; a given `session` is used as is (the caller made it,
+    usually with a registry's `load_session`)."""
+
     def __init__(
         self,
-        spec: ModelSpec = YUNET_N,
+        model: str = DEFAULT_MODEL,
         *,
+        registry: ModelRegistry | None = None,
         score_threshold: float = DEFAULT_SCORE_THRESHOLD,
         nms_threshold: float = DEFAULT_NMS_THRESHOLD,
         session: ort.InferenceSession | None = None,
         intra_op_threads: int | None = None,
     ) -> None:
-        verify_model(spec)
-        self.spec = spec
+        registry = registry or default_registry(intra_op_threads)
+        self.entry: ModelEntry = registry.entry(model)
         self.score_threshold = score_threshold
         self.nms_threshold = nms_threshold
-        self.session = session or create_session(spec.path, intra_op_threads=intra_op_threads)
+        self.session = session if session is not None else registry.load_session(model)
         self._input_name = self.session.get_inputs()[0].name
         self._output_names = [o.name for o in self.session.get_outputs()]
 
     @property
     def name(self) -> str:
-        return self.spec.name
+        return self.entry.name
 
     @property
     def sha256(self) -> str:
-        return self.spec.sha256
+        return self.entry.sha256
 
     @property
     def licence(self) -> str:
-        return self.spec.licence
+        return self.entry.licence_weights
 
     @property
     def provider(self) -> str:

@@ -18,7 +18,7 @@ from typing import Any
 import onnxruntime as ort
 
 from shared.settings import Settings
-from worker.engine.errors import MODEL_INTEGRITY, MODEL_LICENCE, MODEL_MISSING, EngineError
+from worker.engine.errors import MODEL_INTEGRITY, MODEL_LICENCE, EngineError, ModelMissing
 from worker.engine.model_adapt import ADAPTERS
 from worker.engine.model_files import MODELS_DIR, file_sha256
 from worker.engine.onnx_session import DEFAULT_PROVIDERS, active_provider, create_session
@@ -146,6 +146,7 @@ class ModelRegistry:
         bundled_dir: Path = MODELS_DIR,
         providers: Sequence[str] = DEFAULT_PROVIDERS,
         intra_op_threads: int | None = None,
+        spin_wait: bool = False,
     ) -> None:
         self.entries = dict(entries)
         self.models_dir = models_dir
@@ -153,19 +154,20 @@ class ModelRegistry:
         self.allowed_licences = tuple(allowed_licences)
         self._providers = tuple(providers)
         self._threads = intra_op_threads
+        self._spin_wait = spin_wait
         self._sessions: dict[str, ort.InferenceSession] = {}
 
     @classmethod
     def from_settings(cls, settings: Settings, entries: Mapping[str, ModelEntry] | None = None) -> ModelRegistry:
         return cls(default_manifest() if entries is None else entries, models_dir=settings.resolved_models_dir,
                    allowed_licences=settings.allowed_model_licences, providers=settings.ort_providers,
-                   intra_op_threads=settings.ort_threads)
+                   intra_op_threads=settings.ort_threads, spin_wait=settings.ort_spin_wait)
 
     def entry(self, name: str) -> ModelEntry:
         try:
             return self.entries[name]
         except KeyError:
-            raise EngineError(MODEL_MISSING, f"no model named {name} in the model manifest") from None
+            raise ModelMissing(name, f"no model named {name} in the model manifest") from None
 
     def path(self, name: str) -> Path:
         entry = self.entry(name)
@@ -208,7 +210,7 @@ class ModelRegistry:
             if name in ADAPTERS:
                 data = ADAPTERS[name](data)
             session = create_session(data, providers_preference=self._providers, intra_op_threads=self._threads,
-                                     label=name)
+                                     spin_wait=self._spin_wait, label=name)
             self._sessions[name] = session
         return session
 
@@ -223,9 +225,9 @@ class ModelRegistry:
             raise _mismatch(name)
         return data
 
-    def _missing(self, name: str) -> EngineError:
+    def _missing(self, name: str) -> ModelMissing:
         hint = "it should ship with Veil: reinstall" if self.entry(name).bundled else "run `veil models pull`"
-        return EngineError(MODEL_MISSING, f"model file for {name} is missing: {hint}")
+        return ModelMissing(name, f"model file for {name} is missing: {hint}")
 
     def record(self, name: str) -> dict[str, Any]:
         """What a job manifest says about a model it used."""
