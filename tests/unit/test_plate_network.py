@@ -96,3 +96,13 @@ def test_presets_record_the_models_they_run(preset: str, registry: ModelRegistry
     assert (NETWORK_MODEL in detector.model_names) == bool(point.net_long_sides)
     assert ("ppocr_v6_det_small" in detector.model_names) == bool(point.long_sides)
     assert detector.model_names[-1] == VERIFIER_MODEL
+
+
+def test_veil_eval_can_run_the_network_alone(registry: ModelRegistry) -> None:
+    from worker.evaluation.native import NativeDetector
+
+    detector = NativeDetector(NETWORK_MODEL, registry.load_session)
+    found = detector.detect(plate_frame())
+    assert detector.task == "plate" and detector.model_names == (NETWORK_MODEL,)
+    assert len(found.boxes) == 1
+    assert iou_one_to_many(np.array(PLATE_BOX, np.float32), found.boxes)[0] > 0.5

