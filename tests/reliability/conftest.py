@@ -83,6 +83,9 @@ def fault_settings(database_url: str, broker_url: str, root: Path) -> Settings:
         lease_seconds=4, queued_republish_seconds=2, reap_interval_seconds=1, max_attempts=3,
         task_time_limit_seconds=30, visibility_timeout_seconds=61,  # must exceed twice the task limit
         ort_threads=1, log_level="INFO", requests_per_minute=None,
+        # The slow photo is sized for about 3 s of `balanced` work: under the 30 s task limit with room to
+        # spare, so these tests exercise leases and crashes, not the cost of the default `thorough` preset.
+        default_preset="balanced",
     )
 
 
