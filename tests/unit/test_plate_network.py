@@ -106,3 +106,25 @@ def test_veil_eval_can_run_the_network_alone(registry: ModelRegistry) -> None:
     assert detector.task == "plate" and detector.model_names == (NETWORK_MODEL,)
     assert len(found.boxes) == 1
     assert iou_one_to_many(np.array(PLATE_BOX, np.float32), found.boxes)[0] > 0.5
+
+
+def test_network_sides_that_come_to_one_scale_run_once(registry: ModelRegistry) -> None:
+    network = CentreNetPlates(registry.load_session(NETWORK_MODEL))
+    calls: list[int] = []
+    real = network.detect
+
+    def counting(bgr, *, long_side, **kwargs):  # type: ignore[no-untyped-def]
+        calls.append(long_side)
+        return real(bgr, long_side=long_side, **kwargs)
+
+    network.detect = counting  # type: ignore[method-assign]
+    point = PlateOperatingPoint(long_sides=(), max_scale=1.0, tile=1280, overlap=160, proposal_threshold=0.5,
+                                verifier_threshold=0.5, nms_threshold=0.3, padding=(1.3, 1.5),
+                                net_long_sides=(960, 1280), net_threshold=0.1, net_max_scale=1.0)
+    detector = PlateDetector(None, PlateVerifier(registry.load_session(VERIFIER_MODEL)), point,
+                             model_names=(NETWORK_MODEL, VERIFIER_MODEL), network=network)
+    detector.proposals(plate_frame(360, 640))  # both sides would enlarge it: one pass at 1.0x
+    assert len(calls) == 1
+    calls.clear()
+    detector.proposals(plate_frame(1080, 1920))  # 0.5x and 0.67x
+    assert sorted(calls) == [960, 1280]

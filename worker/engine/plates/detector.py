@@ -16,7 +16,7 @@ import numpy as np
 
 from worker.engine.detections import Detections, nms
 from worker.engine.detector import has_pixels
-from worker.engine.plates.centre_net import CentreNetPlates
+from worker.engine.plates.centre_net import CentreNetPlates, scale_for
 from worker.engine.plates.text_proposals import TextProposer
 from worker.engine.plates.verifier import PlateVerifier
 
@@ -90,7 +90,11 @@ class PlateDetector:
                 boxes.append(b[keep])
                 scores.append(s[keep])
         if self.network is not None:
-            for side in self.point.net_long_sides:
+            # Sides that come to the same scale (a small frame under net_max_scale) run once.
+            h, w = bgr.shape[:2]
+            by_scale = {round(scale_for(h, w, side, self.point.net_max_scale), 4): side
+                        for side in reversed(self.point.net_long_sides)}
+            for side in sorted(by_scale.values()):
                 found = self.network.detect(bgr, long_side=side, max_scale=self.point.net_max_scale,
                                             threshold=self.point.net_threshold, nms_threshold=0.5)
                 boxes.append(found.boxes)
