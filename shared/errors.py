@@ -14,6 +14,7 @@ class ReasonCode(StrEnum):
     input_missing = "input_missing"
     model_integrity = "model_integrity"
     model_missing = "model_missing"
+    model_licence_refused = "model_licence_refused"
     target_unavailable = "target_unavailable"  # a target this build has no detector for
     attempts_exhausted = "attempts_exhausted"
     internal_error = "internal_error"

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from shared.settings import Settings
 from worker.engine.detection_engine import DetectionEngines
-from worker.engine.errors import ModelMissing
+from worker.engine.errors import ModelUnusable
 from worker.engine.pipeline import ImageAnonymizer
 from worker.engine.registry import ModelRegistry
 from worker.engine.video import VideoAnonymizer
@@ -55,11 +55,13 @@ class WorkerContext:
             self._video_anonymizer = VideoAnonymizer(self.anonymizer.engines)
         return self._video_anonymizer
 
-    def model_missing(self, exc: ModelMissing, job_id: str | None = None) -> None:
-        """Record a model this worker lacks, and say so at error level: an operator must install it."""
+    def model_missing(self, exc: ModelUnusable, job_id: str | None = None) -> None:
+        """Record a model this worker lacks or cannot use, and say so at error level: an operator must install
+        it (or allow its licence)."""
         self.missing_models.add(exc.model)
-        log.error("model missing: this worker is not ready for jobs that need it (run `veil models verify`)",
-                  extra={"model": exc.model, **({"job_id": job_id} if job_id else {})})
+        log.error("model missing or unusable: this worker is not ready for jobs that need it "
+                  "(run `veil models verify`)",
+                  extra={"model": exc.model, "reason": exc.code, **({"job_id": job_id} if job_id else {})})
 
 
 def build_engines(settings: Settings) -> DetectionEngines:

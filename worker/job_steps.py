@@ -22,7 +22,7 @@ from shared.storage import output_key
 from shared.tables import Job
 from shared.timeutil import utcnow
 from worker.context import WorkerContext
-from worker.engine.errors import EngineError, ModelMissing
+from worker.engine.errors import EngineError, ModelUnusable
 
 log = logging.getLogger("veil.worker")
 
@@ -89,13 +89,14 @@ def give_back(ctx: WorkerContext, claim: job_claims.Claim, exc: BaseException) -
 
 
 def attempt_failed(ctx: WorkerContext, claim: job_claims.Claim, exc: Exception) -> Outcome:
-    """An engine error the input itself causes fails the job now; so does a model missing from this worker,
-    which no retry of the job here would find (the worker records it, see WorkerContext.model_missing);
+    """An engine error the input itself causes fails the job now; so does a model this worker cannot use
+    (missing, altered or licence refused), which no retry of the job here would mend (the worker records it,
+    see WorkerContext.model_missing);
     anything else may be transient, so the job goes back for another attempt (the attempt cap ends one that
     always fails)."""
-    if isinstance(exc, ModelMissing):
+    if isinstance(exc, ModelUnusable):
         ctx.model_missing(exc, str(claim.job_id))
-        fail(ctx, claim, ReasonCode.model_missing, exc.message)
+        fail(ctx, claim, ReasonCode(exc.code), exc.message)
         return Outcome.failed
     if isinstance(exc, EngineError) and exc.code in DETERMINISTIC:
         fail(ctx, claim, ReasonCode(exc.code), exc.message)

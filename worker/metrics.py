@@ -41,7 +41,8 @@ class WorkerMetrics:
             ["provider"], multiprocess_mode="livemax", registry=registry)
         self.model_missing = Gauge(
             "veil_worker_model_missing",
-            "1 for a model a worker process needed and did not find: jobs that use it fail with model_missing.",
+            "1 for a model a worker process needed and could not use (missing, altered, licence refused): jobs "
+            "that use it fail at once with that reason.",
             ["model"], multiprocess_mode="livemax", registry=registry)
 
     def observe_job(self, kind: str, outcome: str, seconds: float) -> None:

@@ -15,7 +15,7 @@ from shared.queues import KIND_TASKS, TaskName
 from shared.settings import Settings
 from shared.webhook_outbox import due_for_job
 from worker.context import ProcessLocal, WorkerContext
-from worker.engine.errors import ModelMissing
+from worker.engine.errors import ModelUnusable
 from worker.gdpr_access import build_access_archive
 from worker.gdpr_erasure import run_erasure
 from worker.image_job import run_image_job
@@ -44,7 +44,7 @@ def register_tasks(app: Celery, settings: Settings) -> ProcessLocal:
         ctx = context()
         try:
             metrics.set_provider(ctx.anonymizer.warm_up())
-        except ModelMissing as exc:
+        except ModelUnusable as exc:
             ctx.model_missing(exc)
             metrics.set_models_missing(ctx.missing_models)
 

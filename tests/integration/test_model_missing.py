@@ -1,6 +1,6 @@
-"""A worker without the pulled models (an empty VEIL_MODELS_DIR): jobs that need one fail at once with
-`model_missing` instead of burning their attempts, the worker says on its /metrics which models it lacks,
-and jobs that need only the bundled models still run on it.
+"""A worker without the pulled models (a VEIL_MODELS_DIR with none of them but one altered file): jobs that
+need one fail at once with `model_missing` or `model_integrity` instead of burning their attempts, the worker
+says on its /metrics which models it cannot use, and jobs that need only the bundled models still run on it.
 
 Its own Redis database, so the suite's other workers never take these jobs.
 """
@@ -21,15 +21,21 @@ from tests.images import astronaut_png
 from tests.integration.conftest import WorkerProcess, start_worker, wait_for_status
 from tests.integration.s3.conftest import own_redis_database
 from tests.support.services import free_port
+from worker.engine.registry import default_manifest
 
 TERMINAL = {"succeeded", "failed", "dead"}
+ALTERED = "ppocr_v6_det_small"
 
 
 @pytest.fixture(scope="module")
 def bare_settings(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Settings:
     assert settings.broker_url is not None
     # balanced, not the default thorough: its warm-up must leave thorough's CenterFace for a job to find missing.
-    return settings.model_copy(update={"models_dir": tmp_path_factory.mktemp("no-models"),
+    models_dir = tmp_path_factory.mktemp("no-models")
+    altered = models_dir / default_manifest()[ALTERED].file  # the plate text model: not what its sha256 says
+    altered.parent.mkdir(parents=True)
+    altered.write_bytes(b"not the PP-OCR model")
+    return settings.model_copy(update={"models_dir": models_dir,
                                        "broker_url": own_redis_database(settings.broker_url, 11),
                                        "default_preset": "balanced"})
 
@@ -72,8 +78,9 @@ def wait_for_gauge(worker: WorkerProcess, model: str, timeout: float = 60) -> se
 
 def test_a_missing_model_fails_the_job_at_once_and_flags_the_worker(bare_client: TestClient,
                                                                      bare_worker: WorkerProcess) -> None:
-    # The default preset's plate proposer is a pulled model: the start-up warm-up already found it missing.
-    assert "ppocr_v6_det_small" in wait_for_gauge(bare_worker, "ppocr_v6_det_small")
+    # The default preset's plate proposer is a pulled model, altered here: the start-up warm-up already found
+    # it unusable.
+    assert ALTERED in wait_for_gauge(bare_worker, ALTERED)
 
     # thorough's faces add CenterFace, also pulled, which this worker's warm-up does not load: this job is the
     # first to need it.
@@ -89,4 +96,14 @@ def test_a_missing_model_fails_the_job_at_once_and_flags_the_worker(bare_client:
     # The bundled face model is all the fast preset needs: such jobs still run here.
     ok = wait_for_status(bare_client, submit(bare_client, '{"targets": ["face"], "preset": "fast"}'), TERMINAL)
     assert ok["status"] == "succeeded" and ok["faces_found"] == 1
+    assert bare_worker.alive()
+
+
+def test_an_altered_model_file_fails_the_job_at_once(bare_client: TestClient, bare_worker: WorkerProcess) -> None:
+    job = submit(bare_client, '{"targets": ["plate"], "preset": "balanced"}')
+    done = wait_for_status(bare_client, job, TERMINAL)
+    assert done["status"] == "failed" and done["error"]["code"] == "model_integrity"
+    assert done["attempts"] == 1
+    assert ALTERED in done["error"]["message"] and "sha256" in done["error"]["message"]
+    assert str(Path.home()) not in done["error"]["message"] and "/" not in done["error"]["message"]
     assert bare_worker.alive()

@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 import cli.models
 from cli.main import app
 from shared.settings import Settings
-from worker.engine.errors import MODEL_INTEGRITY, MODEL_LICENCE, MODEL_MISSING, EngineError
+from worker.engine.errors import MODEL_INTEGRITY, MODEL_LICENCE, MODEL_MISSING, EngineError, ModelUnusable
 from worker.engine.model_files import MODELS_DIR
 from worker.engine.model_pull import PullError, bytes_literal, pull, pullable
 from worker.engine.registry import ManifestError, ModelRegistry, default_manifest, parse_manifest
@@ -124,6 +124,8 @@ def test_a_model_under_a_licence_not_allowed_never_loads(tmp_path: Path) -> None
         registry.load_session("platedet")
     assert info.value.code == MODEL_LICENCE
     assert "AGPL-3.0" in info.value.message and "VEIL_ALLOWED_MODEL_LICENCES" in info.value.message
+    # A fault of this worker's configuration, not of the job: the job fails at once (worker/job_steps.py).
+    assert isinstance(info.value, ModelUnusable) and info.value.model == "platedet"
 
 
 def test_training_code_licence_counts_unless_unpublished(tmp_path: Path) -> None:
@@ -160,6 +162,7 @@ def test_an_altered_model_is_refused(tmp_path: Path) -> None:
     with pytest.raises(EngineError) as info:
         registry.load_session("m")
     assert info.value.code == MODEL_INTEGRITY and registry.status("m") == "mismatch"
+    assert isinstance(info.value, ModelUnusable) and info.value.model == "m"
 
 
 def test_one_session_per_model_and_its_record(tmp_path: Path) -> None:

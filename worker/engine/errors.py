@@ -9,7 +9,7 @@ CORRUPT_IMAGE: Final = "corrupt_image"
 IMAGE_TOO_LARGE: Final = "image_too_large"
 MODEL_INTEGRITY: Final = "model_integrity"
 MODEL_MISSING: Final = "model_missing"
-# A model whose licence is not in VEIL_ALLOWED_MODEL_LICENCES, or a target with no detector in this build.
+# A model whose licence is not in VEIL_ALLOWED_MODEL_LICENCES.
 MODEL_LICENCE: Final = "model_licence_refused"
 TARGET_UNAVAILABLE: Final = "target_unavailable"
 CORRUPT_VIDEO: Final = "corrupt_video"
@@ -33,10 +33,18 @@ class EngineError(Exception):
         self.message = message
 
 
-class ModelMissing(EngineError):
-    """A model the manifest lists (or a name it lacks) with no file where this worker looks: a fault of the
-    worker's installation, not of the job, so running the job again on this worker cannot help."""
+class ModelUnusable(EngineError):
+    """A model this worker cannot use: its file altered (`model_integrity`) or its licence outside
+    VEIL_ALLOWED_MODEL_LICENCES (`model_licence_refused`), or missing (ModelMissing). A fault of the worker's
+    installation or configuration, not of the job, so running the job again on this worker cannot help."""
+
+    def __init__(self, model: str, code: str, message: str) -> None:
+        super().__init__(code, message)
+        self.model = model  # a manifest name, never a path
+
+
+class ModelMissing(ModelUnusable):
+    """A model the manifest lists (or a name it lacks) with no file where this worker looks."""
 
     def __init__(self, model: str, message: str) -> None:
-        super().__init__(MODEL_MISSING, message)
-        self.model = model  # a manifest name, never a path
+        super().__init__(model, MODEL_MISSING, message)

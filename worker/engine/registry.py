@@ -18,7 +18,7 @@ from typing import Any
 import onnxruntime as ort
 
 from shared.settings import Settings
-from worker.engine.errors import MODEL_INTEGRITY, MODEL_LICENCE, EngineError, ModelMissing
+from worker.engine.errors import MODEL_INTEGRITY, MODEL_LICENCE, ModelMissing, ModelUnusable
 from worker.engine.model_adapt import ADAPTERS
 from worker.engine.model_files import MODELS_DIR, file_sha256
 from worker.engine.onnx_session import DEFAULT_PROVIDERS, active_provider, create_session
@@ -31,9 +31,9 @@ EXTRACT_KINDS = ("file", "python_bytes_literal")
 _REQUIRED = ("name", "task", "file", "sha256", "licence_weights", "licence_training_code", "source")
 
 
-def _mismatch(name: str) -> EngineError:
-    return EngineError(MODEL_INTEGRITY, f"model file for {name} does not match its sha256; refusing it "
-                                        "(run `veil models pull` to replace a pulled one)")
+def _mismatch(name: str) -> ModelUnusable:
+    return ModelUnusable(name, MODEL_INTEGRITY, f"model file for {name} does not match its sha256; refusing it "
+                                                "(run `veil models pull` to replace a pulled one)")
 
 
 class ManifestError(ValueError):
@@ -179,7 +179,8 @@ class ModelRegistry:
     def check_licence(self, name: str) -> None:
         refused = self.refused_licences(name)
         if refused:
-            raise EngineError(
+            raise ModelUnusable(
+                name,
                 MODEL_LICENCE,
                 f"model {name} is licensed {', '.join(refused)}, which is not in VEIL_ALLOWED_MODEL_LICENCES "
                 f"({', '.join(self.allowed_licences) or 'empty'}); add it there only if your use complies with it",
