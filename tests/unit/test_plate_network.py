@@ -10,8 +10,8 @@ from plate_fixtures import PLATE_BOX, dark_text_model, plate_frame
 from shared.settings import Settings
 from worker.engine.detections import iou_one_to_many
 from worker.engine.plates import build_plate_detector
-from worker.engine.plates.centre_net import STRIDE, CentreNetPlates, decode, scale_for, to_input
-from worker.engine.plates.detector import PlateDetector, PlateOperatingPoint
+from worker.engine.plates.centre_net import STRIDE, CentreNetPlates, decode, to_input
+from worker.engine.plates.detector import PlateDetector, PlateOperatingPoint, frame_scales
 from worker.engine.plates.presets import NETWORK_MODEL, PLATE_PRESETS, VERIFIER_MODEL
 from worker.engine.plates.text_proposals import TextProposer
 from worker.engine.plates.verifier import PlateVerifier
@@ -29,8 +29,8 @@ def test_input_is_scaled_padded_to_32_and_normalised() -> None:
     assert blob.shape == (1, 3, 224, 320)  # 200 x 300 padded up to multiples of 32
     assert np.allclose(blob[0, :, :200, :300], 1.0)
     assert np.all(blob[0, :, 200:, :] == 0.0) and np.all(blob[0, :, :, 300:] == 0.0)
-    assert scale_for(1080, 1920, 1280, 1.5) == pytest.approx(1280 / 1920)
-    assert scale_for(100, 200, 1280, 1.5) == 1.5
+    assert frame_scales(1080, 1920, (1280,), 1.5) == pytest.approx([1280 / 1920])
+    assert frame_scales(100, 200, (1280,), 1.5) == [1.5]
 
 
 def test_decode_turns_peaks_into_frame_boxes() -> None:
@@ -48,11 +48,10 @@ def test_decode_turns_peaks_into_frame_boxes() -> None:
 
 def test_bundled_network_finds_a_rendered_plate_and_nothing_on_a_flat_frame(registry: ModelRegistry) -> None:
     network = CentreNetPlates(registry.load_session(NETWORK_MODEL))
-    found = network.detect(plate_frame(), long_side=960, max_scale=1.5, threshold=0.1, nms_threshold=0.5)
+    found = network.detect(plate_frame(), scale=1.5, threshold=0.1, nms_threshold=0.5)
     assert len(found.boxes) == 1
     assert iou_one_to_many(np.array(PLATE_BOX, np.float32), found.boxes)[0] > 0.6
-    flat = network.detect(np.full((360, 640, 3), 110, np.uint8), long_side=960, max_scale=1.5, threshold=0.1,
-                          nms_threshold=0.5)
+    flat = network.detect(np.full((360, 640, 3), 110, np.uint8), scale=1.5, threshold=0.1, nms_threshold=0.5)
     assert len(flat.boxes) == 0
 
 
@@ -110,12 +109,12 @@ def test_veil_eval_can_run_the_network_alone(registry: ModelRegistry) -> None:
 
 def test_network_sides_that_come_to_one_scale_run_once(registry: ModelRegistry) -> None:
     network = CentreNetPlates(registry.load_session(NETWORK_MODEL))
-    calls: list[int] = []
+    calls: list[float] = []
     real = network.detect
 
-    def counting(bgr, *, long_side, **kwargs):  # type: ignore[no-untyped-def]
-        calls.append(long_side)
-        return real(bgr, long_side=long_side, **kwargs)
+    def counting(bgr, *, scale, **kwargs):  # type: ignore[no-untyped-def]
+        calls.append(scale)
+        return real(bgr, scale=scale, **kwargs)
 
     network.detect = counting  # type: ignore[method-assign]
     point = PlateOperatingPoint(long_sides=(), max_scale=1.0, tile=1280, overlap=160, proposal_threshold=0.5,
@@ -127,4 +126,4 @@ def test_network_sides_that_come_to_one_scale_run_once(registry: ModelRegistry) 
     assert len(calls) == 1
     calls.clear()
     detector.proposals(plate_frame(1080, 1920))  # 0.5x and 0.67x
-    assert sorted(calls) == [960, 1280]
+    assert sorted(calls) == pytest.approx([960 / 1920, 1280 / 1920])

@@ -64,8 +64,7 @@ def _plate_network(session: Any) -> Runner:
     network = CentreNetPlates(session)
 
     def run(bgr: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray]:
-        found = network.detect(bgr, long_side=max(bgr.shape[:2]), max_scale=1.0, threshold=threshold,
-                               nms_threshold=0.5)
+        found = network.detect(bgr, scale=1.0, threshold=threshold, nms_threshold=0.5)
         return found.boxes, found.scores
 
     return run

@@ -2,8 +2,8 @@
 
 The ONNX graph returns centre probabilities with non-peaks already zeroed and, per stride-4 cell, the box's
 log width and height (in cells) and the centre's offset in the cell (training/plates/detector_model.py), so
-decoding is a threshold and a gather. The frame is scaled so its long side is `long_side` (never enlarged
-by more than `max_scale`) and padded to a multiple of 32 with mid-grey, the network's zero.
+decoding is a threshold and a gather. The frame is scaled by the caller's factor (the plate detector picks
+it from its operating point) and padded to a multiple of 32 with mid-grey, the network's zero.
 """
 
 from __future__ import annotations
@@ -17,10 +17,6 @@ from worker.engine.detector import has_pixels
 
 STRIDE = 4
 MULTIPLE = 32
-
-
-def scale_for(height: int, width: int, long_side: int, max_scale: float) -> float:
-    return min(long_side / max(height, width), max_scale)
 
 
 def to_input(bgr: np.ndarray, scale: float) -> np.ndarray:
@@ -56,12 +52,11 @@ class CentreNetPlates:
         self.session = session
         self._input = session.get_inputs()[0].name
 
-    def detect(self, bgr: np.ndarray, *, long_side: int, max_scale: float, threshold: float,
-               nms_threshold: float) -> Detections:
+    def detect(self, bgr: np.ndarray, *, scale: float, threshold: float, nms_threshold: float) -> Detections:
+        """Plates in `bgr` (frame pixels), the network run on the frame resized by `scale`."""
         if not has_pixels(bgr):
             return Detections.empty()
         h, w = bgr.shape[:2]
-        scale = scale_for(h, w, long_side, max_scale)
         peaks, box = self.session.run(None, {self._input: to_input(bgr, scale)})
         boxes, scores = decode(np.asarray(peaks), np.asarray(box), threshold, scale)
         np.clip(boxes[:, 0::2], 0, w, out=boxes[:, 0::2])

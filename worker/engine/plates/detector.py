@@ -16,7 +16,7 @@ import numpy as np
 
 from worker.engine.detections import Detections, nms
 from worker.engine.detector import has_pixels
-from worker.engine.plates.centre_net import CentreNetPlates, scale_for
+from worker.engine.plates.centre_net import CentreNetPlates
 from worker.engine.plates.text_proposals import TextProposer
 from worker.engine.plates.verifier import PlateVerifier
 
@@ -41,6 +41,13 @@ class PlateOperatingPoint:
     net_long_sides: tuple[int, ...] = ()
     net_max_scale: float = 1.5
     net_threshold: float = 0.1
+
+
+def frame_scales(height: int, width: int, long_sides: tuple[int, ...], max_scale: float) -> list[float]:
+    """The factors that bring the frame's long side to each of `long_sides`, never above `max_scale`; sides
+    that come to the same factor (a small frame under the cap) give it once."""
+    long_side = max(height, width)
+    return sorted({min(side / long_side, max_scale) for side in long_sides})
 
 
 class PlateDetector:
@@ -77,8 +84,7 @@ class PlateDetector:
         return {"detector": "+".join([*sources, "plate_verifier"]), **asdict(self.point)}
 
     def scales(self, height: int, width: int) -> list[float]:
-        long_side = max(height, width)
-        return sorted({min(side / long_side, self.point.max_scale) for side in self.point.long_sides})
+        return frame_scales(height, width, self.point.long_sides, self.point.max_scale)
 
     def proposals(self, bgr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Candidate boxes (N, 4) from every source, with their source's score (N,)."""
@@ -90,13 +96,10 @@ class PlateDetector:
                 boxes.append(b[keep])
                 scores.append(s[keep])
         if self.network is not None:
-            # Sides that come to the same scale (a small frame under net_max_scale) run once.
             h, w = bgr.shape[:2]
-            by_scale = {round(scale_for(h, w, side, self.point.net_max_scale), 4): side
-                        for side in reversed(self.point.net_long_sides)}
-            for side in sorted(by_scale.values()):
-                found = self.network.detect(bgr, long_side=side, max_scale=self.point.net_max_scale,
-                                            threshold=self.point.net_threshold, nms_threshold=0.5)
+            for scale in frame_scales(h, w, self.point.net_long_sides, self.point.net_max_scale):
+                found = self.network.detect(bgr, scale=scale, threshold=self.point.net_threshold,
+                                            nms_threshold=0.5)
                 boxes.append(found.boxes)
                 scores.append(found.scores)
         return np.concatenate(boxes).astype(np.float32), np.concatenate(scores).astype(np.float32)
