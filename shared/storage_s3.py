@@ -63,6 +63,17 @@ def _not_found(exc: ClientError) -> bool:
     return _code(exc) in _NOT_FOUND
 
 
+@contextmanager
+def _missing_as_file_not_found() -> Iterator[None]:
+    """S3's "no such key" as the FileNotFoundError the Storage protocol promises; other errors pass."""
+    try:
+        yield
+    except ClientError as exc:
+        if _not_found(exc):
+            raise FileNotFoundError("no such object") from None
+        raise
+
+
 class S3Storage:
     def __init__(self, client: Any, bucket: str, *, probe_client: Any | None = None,
                  part_size: int = PART_SIZE) -> None:
@@ -120,22 +131,14 @@ class S3Storage:
         _validate_key(key)
         with tempfile.TemporaryDirectory(prefix="veil-s3-") as tmp:
             path = Path(tmp) / "object"
-            try:
+            with _missing_as_file_not_found():
                 self._s3.download_file(self.bucket, key, str(path), Config=self._transfer)
-            except ClientError as exc:
-                if _not_found(exc):
-                    raise FileNotFoundError("no such object") from None
-                raise
             yield path
 
     def open(self, key: str) -> BinaryIO:
         _validate_key(key)
-        try:
+        with _missing_as_file_not_found():
             body: BinaryIO = self._s3.get_object(Bucket=self.bucket, Key=key)["Body"]
-        except ClientError as exc:
-            if _not_found(exc):
-                raise FileNotFoundError("no such object") from None
-            raise
         return body
 
     def exists(self, key: str) -> bool:

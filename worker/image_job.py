@@ -62,13 +62,14 @@ def run_image_job(ctx: WorkerContext, job_id: uuid.UUID, *,
             return key
         elapsed_ms = (time.perf_counter() - started) * 1000
 
+    detections = result.detections.to_list()
     return finish(
         ctx, claim, output_key=key, input_key=input_key,
         output_media_type=media_type(result.output_format),
         output_bytes=output_bytes,
-        faces_found=sum(1 for label in result.detections.to_list() if label["label"] == "face"),
-        plates_found=sum(1 for label in result.detections.to_list() if label["label"] == "plate"),
-        detections=result.detections.to_list(),
+        faces_found=sum(1 for d in detections if d["label"] == "face"),
+        plates_found=sum(1 for d in detections if d["label"] == "plate"),
+        detections=detections,
         manifest=_manifest(ctx, options, result),
         timings={**{k: round(v, 2) for k, v in result.timings_ms.items()}, "total": round(elapsed_ms, 2)},
     )
