@@ -30,8 +30,9 @@ class WorkerContext:
     storage: Storage
     _anonymizer: ImageAnonymizer | None = field(default=None, repr=False)
     _video_anonymizer: VideoAnonymizer | None = field(default=None, repr=False)
-    # Models this process needed and did not find: it is not ready for jobs that use them (its /metrics say so).
-    missing_models: set[str] = field(default_factory=set)
+    # Models this process needed and could not use (missing, altered, licence refused): it is not ready for jobs
+    # that use them (its /metrics say so).
+    unusable_models: set[str] = field(default_factory=set)
 
     @classmethod
     def build(cls, settings: Settings) -> WorkerContext:
@@ -55,10 +56,10 @@ class WorkerContext:
             self._video_anonymizer = VideoAnonymizer(self.anonymizer.engines)
         return self._video_anonymizer
 
-    def model_missing(self, exc: ModelUnusable, job_id: str | None = None) -> None:
+    def model_unusable(self, exc: ModelUnusable, job_id: str | None = None) -> None:
         """Record a model this worker lacks or cannot use, and say so at error level: an operator must install
         it (or allow its licence)."""
-        self.missing_models.add(exc.model)
+        self.unusable_models.add(exc.model)
         log.error("model missing or unusable: this worker is not ready for jobs that need it "
                   "(run `veil models verify`)",
                   extra={"model": exc.model, "reason": exc.code, **({"job_id": job_id} if job_id else {})})

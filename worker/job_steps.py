@@ -91,11 +91,11 @@ def give_back(ctx: WorkerContext, claim: job_claims.Claim, exc: BaseException) -
 def attempt_failed(ctx: WorkerContext, claim: job_claims.Claim, exc: Exception) -> Outcome:
     """An engine error the input itself causes fails the job now; so does a model this worker cannot use
     (missing, altered or licence refused), which no retry of the job here would mend (the worker records it,
-    see WorkerContext.model_missing);
+    see WorkerContext.model_unusable);
     anything else may be transient, so the job goes back for another attempt (the attempt cap ends one that
     always fails)."""
     if isinstance(exc, ModelUnusable):
-        ctx.model_missing(exc, str(claim.job_id))
+        ctx.model_unusable(exc, str(claim.job_id))
         fail(ctx, claim, ReasonCode(exc.code), exc.message)
         return Outcome.failed
     if isinstance(exc, EngineError) and exc.code in DETERMINISTIC:

@@ -39,7 +39,7 @@ class WorkerMetrics:
         self.provider = Gauge(
             "veil_worker_execution_provider", "1 for the ONNX Runtime execution provider a worker process runs on.",
             ["provider"], multiprocess_mode="livemax", registry=registry)
-        self.model_missing = Gauge(
+        self.model_unusable = Gauge(
             "veil_worker_model_missing",
             "1 for a model a worker process needed and could not use (missing, altered, licence refused): jobs "
             "that use it fail at once with that reason.",
@@ -55,9 +55,9 @@ class WorkerMetrics:
     def set_provider(self, provider: str) -> None:
         self.provider.labels(provider=provider).set(1)
 
-    def set_models_missing(self, models: Iterable[str]) -> None:
+    def set_models_unusable(self, models: Iterable[str]) -> None:
         for model in models:
-            self.model_missing.labels(model=model).set(1)
+            self.model_unusable.labels(model=model).set(1)
 
 
 def finished_video_fps(engine: Engine, job_id: uuid.UUID) -> float:

@@ -39,14 +39,15 @@ def register_tasks(app: Celery, settings: Settings) -> ProcessLocal:
     def _warm_up(**_: object) -> None:
         # In each child, after fork: check the default preset's models (licence, hash) and open their ONNX
         # Runtime sessions now, so the first job does not wait. Celery only logs what this handler raises and
-        # takes jobs all the same, so a missing model is recorded where it is watched: the error log and
-        # /metrics (jobs that need it then fail at once with model_missing).
+        # takes jobs all the same, so a model it cannot use is recorded where it is watched: the error log and
+        # /metrics (jobs that need it then fail at once with model_missing, model_integrity or
+        # model_licence_refused).
         ctx = context()
         try:
             metrics.set_provider(ctx.anonymizer.warm_up())
         except ModelUnusable as exc:
-            ctx.model_missing(exc)
-            metrics.set_models_missing(ctx.missing_models)
+            ctx.model_unusable(exc)
+            metrics.set_models_unusable(ctx.unusable_models)
 
     @task_prerun.connect(weak=False)
     def _fresh_log_context(**_: object) -> None:
@@ -68,7 +69,7 @@ def register_tasks(app: Celery, settings: Settings) -> ProcessLocal:
         structlog.contextvars.bind_contextvars(job_id=str(job))
         started = time.perf_counter()
         outcome = runner(context(), job, on_claimed=ring_webhooks)
-        metrics.set_models_missing(context().missing_models)
+        metrics.set_models_unusable(context().unusable_models)
         kind = TASK_KINDS[task]
         metrics.observe_job(kind, outcome.value, time.perf_counter() - started)
         if kind == "video" and outcome is Outcome.succeeded:
