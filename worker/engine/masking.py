@@ -1,4 +1,10 @@
-"""Box padding and the three mask styles. Every style touches only the pixels inside its (padded) box."""
+"""Box padding and the three mask styles. Every style touches only the pixels inside its (padded) box.
+
+`apply_masks` works on BGR images; `apply_masks_i420` on a video frame's own YUV 4:2:0 planes, so a video's
+unmasked pixels go to the encoder exactly as decoded (a YUV -> BGR -> YUV round trip changed them by up to
+38 levels) and no frame pays for two colour conversions. Blur and pixelation are linear, so running them
+on each plane masks as they do on BGR.
+"""
 
 from __future__ import annotations
 
@@ -72,7 +78,9 @@ def _blur_box(img: np.ndarray, src: np.ndarray, x1: int, y1: int, x2: int, y2: i
     H, W = src.shape[:2]
     rx1, ry1, rx2, ry2 = max(0, x1 - m), max(0, y1 - m), min(W, x2 + m), min(H, y2 + m)
     blurred = _blur_roi(src[ry1:ry2, rx1:rx2], sigma)[y1 - ry1 : y2 - ry1, x1 - rx1 : x2 - rx1]
-    alpha = _ellipse_alpha(bh, bw)[..., None]
+    alpha = _ellipse_alpha(bh, bw)
+    if img.ndim == 3:
+        alpha = alpha[..., None]
     orig = img[y1:y2, x1:x2].astype(np.float32)
     img[y1:y2, x1:x2] = np.rint(orig + alpha * (blurred.astype(np.float32) - orig)).astype(img.dtype)
 
@@ -110,3 +118,55 @@ def apply_masks(
         else:
             _blur_box(out, src, x1, y1, x2, y2)
     return out
+
+
+def apply_masks_i420(
+    yuv: np.ndarray,
+    boxes: np.ndarray,
+    style: MaskStyle | str,
+    *,
+    solid_color: tuple[int, int, int] = (0, 0, 0),
+) -> np.ndarray:
+    """A masked copy of an I420 frame (the (H * 3/2, W) array PyAV gives for yuv420p, H and W even); `boxes`
+    are int xyxy in frame pixels, grown to even coordinates so that luma and chroma cover the same pixels.
+    `solid_color` is BGR, taken to YUV with OpenCV's BT.601 limited-range matrix (black is exact in any)."""
+    style = MaskStyle(style)
+    boxes = np.asarray(boxes, dtype=np.int64).reshape(-1, 4)
+    out = yuv.copy()
+    if not len(boxes):
+        return out
+    height, width = yuv.shape[0] * 2 // 3, yuv.shape[1]
+    src, dst = i420_planes(yuv, height, width), i420_planes(out, height, width)
+    even = boxes.copy()
+    even[:, :2] = even[:, :2] // 2 * 2
+    even[:, 2:] = -(-even[:, 2:] // 2) * 2
+    even[:, 0::2] = even[:, 0::2].clip(0, width)
+    even[:, 1::2] = even[:, 1::2].clip(0, height)
+    fill = _i420_colour(solid_color)
+    for x1, y1, x2, y2 in even.tolist():
+        if x2 <= x1 or y2 <= y1:
+            continue
+        for plane, (source, target) in enumerate(zip(src, dst, strict=True)):
+            f = 1 if plane == 0 else 2  # chroma planes are subsampled by two both ways
+            bx1, by1, bx2, by2 = x1 // f, y1 // f, x2 // f, y2 // f
+            if style is MaskStyle.SOLID:
+                target[by1:by2, bx1:bx2] = fill[plane]
+            elif style is MaskStyle.PIXELATE:
+                _pixelate_box(target, bx1, by1, bx2, by2)
+            else:
+                _blur_box(target, source, bx1, by1, bx2, by2)
+    return out
+
+
+def i420_planes(yuv: np.ndarray, height: int, width: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Views of the Y (H, W), U and V (H/2, W/2) planes of an I420 array."""
+    flat = yuv.reshape(-1)
+    luma, chroma = height * width, (height // 2) * (width // 2)
+    return (flat[:luma].reshape(height, width), flat[luma:luma + chroma].reshape(height // 2, width // 2),
+            flat[luma + chroma:luma + 2 * chroma].reshape(height // 2, width // 2))
+
+
+def _i420_colour(bgr: tuple[int, int, int]) -> tuple[int, int, int]:
+    patch = np.full((2, 2, 3), bgr, np.uint8)
+    yuv = cv2.cvtColor(patch, cv2.COLOR_BGR2YUV_I420).reshape(-1)
+    return int(yuv[0]), int(yuv[4]), int(yuv[5])

@@ -12,9 +12,11 @@ import av
 import av.container
 import av.stream
 import av.video.stream
+import cv2
 import numpy as np
 
 from worker.engine.errors import CORRUPT_VIDEO, VIDEO_TOO_LONG, EngineError
+from worker.engine.masking import i420_planes
 from worker.engine.video.output import VideoOutput
 
 QUEUE_DEPTH = 4  # frames per queue: enough to keep every stage busy, small enough for 4K frames
@@ -22,17 +24,56 @@ POLL_S = 0.1
 END: Any = object()
 
 
+# Decoded frames in this format (with even width and height, as x264's 4:2:0 output needs) stay YUV from decoder
+# to encoder; others go through BGR (swscale), as does any frame the detector looks at.
+I420_FORMAT = "yuv420p"
+FULL_RANGE = 2  # AVCOL_RANGE_JPEG
+
+
 @dataclass
 class Frame:
     index: int
     pts: int
-    bgr: np.ndarray
+    image: np.ndarray  # BGR (H, W, 3), or I420 ((H * 3/2, W), the yuv420p planes) when `i420`
+    i420: bool = False
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """(height, width) in pixels."""
+        h, w = self.image.shape[:2]
+        return (h * 2 // 3, w) if self.i420 else (h, w)
+
+    def bgr(self) -> np.ndarray:
+        """The whole frame in BGR (converted when I420: BT.601, which only the detector sees)."""
+        return cv2.cvtColor(self.image, cv2.COLOR_YUV2BGR_I420) if self.i420 else self.image
+
+    def bgr_crop(self, x1: int, y1: int, x2: int, y2: int) -> np.ndarray:
+        """Part of the frame in BGR, converting only that part."""
+        if not self.i420:
+            return np.ascontiguousarray(self.image[y1:y2, x1:x2])
+        h, w = self.shape
+        planes = i420_planes(self.image, h, w)
+        ex1, ey1, ex2, ey2 = x1 // 2 * 2, y1 // 2 * 2, -(-x2 // 2) * 2, -(-y2 // 2) * 2  # whole chroma samples
+        parts = [planes[0][ey1:ey2, ex1:ex2], planes[1][ey1 // 2:ey2 // 2, ex1 // 2:ex2 // 2],
+                 planes[2][ey1 // 2:ey2 // 2, ex1 // 2:ex2 // 2]]
+        crop = np.concatenate([p.reshape(-1) for p in parts]).reshape((ey2 - ey1) * 3 // 2, ex2 - ex1)
+        bgr = cv2.cvtColor(crop, cv2.COLOR_YUV2BGR_I420)
+        return np.ascontiguousarray(bgr[y1 - ey1:y2 - ey1, x1 - ex1:x2 - ex1])
 
 
-def bgr_frame(bgr: np.ndarray) -> av.VideoFrame:
-    """A frame over `bgr`'s own memory for the encoder to convert. from_ndarray copies the image twice (through
-    a bytes object), which cost more CPU than the conversion to YUV; the array outlives the synchronous encode."""
-    return av.VideoFrame.from_numpy_buffer(np.ascontiguousarray(bgr), format="bgr24")
+def video_frame(frame: Frame) -> av.VideoFrame:
+    """An encoder frame over the image's own memory (from_ndarray copies it twice, through a bytes object); the
+    array outlives the synchronous encode."""
+    return av.VideoFrame.from_numpy_buffer(np.ascontiguousarray(frame.image),
+                                           format=I420_FORMAT if frame.i420 else "bgr24")
+
+
+def from_decoder(frame: av.VideoFrame, index: int, pts: int) -> Frame:
+    # Full-range ("JPEG") YUV would need the output tagged so; such input takes the BGR path instead.
+    if (frame.format.name == I420_FORMAT and frame.width % 2 == 0 and frame.height % 2 == 0
+            and frame.color_range != FULL_RANGE):
+        return Frame(index, pts, frame.to_ndarray(), i420=True)
+    return Frame(index, pts, frame.to_ndarray(format="bgr24"))
 
 
 def rotate_for_display(bgr: np.ndarray, rotation: int) -> np.ndarray:
@@ -167,9 +208,9 @@ class Stages:
                         raise EngineError(VIDEO_TOO_LONG, f"the video has over {self._max_frames} frames")
                     if tb and float(pts * tb) > self._max_duration_s + 1:
                         raise EngineError(VIDEO_TOO_LONG, f"the video runs over {self._max_duration_s:g} s")
-                    bgr = frame.to_ndarray(format="bgr24")
+                    decoded = from_decoder(frame, index, pts)
                     self.timings["decode"] += time.perf_counter() - t0
-                    self._put(self._q_in, Frame(index, pts, bgr))
+                    self._put(self._q_in, decoded)
                     t0 = time.perf_counter()
                     index += 1
         except (av.FFmpegError, OSError, ValueError) as exc:
@@ -195,7 +236,7 @@ class Stages:
                     self.timings["encode"] += time.perf_counter() - t0
                     return
                 if isinstance(item, Frame):
-                    vf = bgr_frame(item.bgr)
+                    vf = video_frame(item)
                     vf.pts, vf.time_base = item.pts, tb
                     self._out.encode(vf)
                 else:
