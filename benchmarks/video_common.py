@@ -280,6 +280,7 @@ def _veil_main(argv: list[str]) -> None:
         "run_s": run_s, "maxrss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
         "rss_samples": samples, "threads_env": os.environ.get("OMP_NUM_THREADS"),
         "preset": options.face.preset, "cadence": r.cadence, "detected_frames": r.detected_frames,
+        "region_frames": r.region_frames,
     }))
 
 

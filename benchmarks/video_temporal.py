@@ -148,7 +148,7 @@ def report(target: str, min_px: float, images: int, truth: list[np.ndarray],
     print(f"{target}s: images: {images}  frames: {len(truth)} ({W}x{H}, {FPS} fps, {FPS * SECONDS_PER_IMAGE} per "
           f"image)  {target}s >= {min_px:g} px scored: {sum(len(t) for t in truth)} box-frames in "
           f"{sum(1 for t in truth if len(t))} frames")
-    print(f"{'config':<32}{'detected':>9}{'mean cov':>9}{'frames<80%':>11}{'boxes<80%':>12}"
+    print(f"{'config':<32}{'detected':>10}{'mean cov':>9}{'frames<80%':>11}{'boxes<80%':>12}"
           + "".join(f"{band:>11}" for band in BAND_LABELS))
     for label, r, cov in rows:
         per_frame = [np.mean([c for _, c in f]) for f in cov if f]
@@ -159,8 +159,9 @@ def report(target: str, min_px: float, images: int, truth: list[np.ndarray],
         for lo, hi in ((min_px, 32), *BANDS[1:]):
             inb = [c for f in cov for h, c in f if lo <= h < hi]
             bands.append(f"{sum(c < COVERED for c in inb)}/{len(inb)}")
-        detected = f"{r.detected_frames.get(target, 0) / max(1, r.frames):.2f}"
-        print(f"{label:<32}{detected:>9}{np.mean(per_frame):>9.3f}{bad_frames:>7}/{len(per_frame):<3}"
+        detected = (f"{r.detected_frames.get(target, 0) / max(1, r.frames):.2f}"
+                    f"+{r.region_frames.get(target, 0) / max(1, r.frames):.2f}")
+        print(f"{label:<32}{detected:>10}{np.mean(per_frame):>9.3f}{bad_frames:>7}/{len(per_frame):<3}"
               f"{bad_faces:>7}/{all_faces:<5}" + "".join(f"{b:>11}" for b in bands))
 
 
@@ -197,7 +198,8 @@ def main() -> None:
     print(f"preset: {settings.video_detection_preset} (VEIL_VIDEO_DETECTION_PRESET)")
     for target, min_px, n, truth, rows in results:
         report(target, min_px, n, truth, rows)
-    print("detected: share of frames the detector ran on (cadence plus the frames tracks asked for)")
+    print("detected: share of frames the detector saw whole (the cadence) + share it saw only around the tracks"
+          " that asked for the frame")
     print("mean cov: per-frame mean coverage, averaged over frames "
           "with a scored box; band columns: uncovered/total box-frames by box height")
     print("command: " + " ".join([".venv/bin/python -m benchmarks.video_temporal", *sys.argv[1:]]))

@@ -67,7 +67,7 @@ class Settings(BaseSettings):
         0.4, ge=0.05, le=0.99, description="Face score threshold of video jobs that name none."
     )
     video_face_cadence: int = Field(2, ge=1, le=8, description="Detect faces on every n-th video frame; track between.")
-    video_plate_cadence: int = Field(8, ge=1, le=8, description="Detect plates on every n-th video frame.")
+    video_plate_cadence: int = Field(4, ge=1, le=8, description="Detect plates on every n-th video frame.")
     video_task_time_limit_seconds: int | None = Field(
         None, gt=0, description="Hard limit for one video attempt; default: the most the visibility timeout allows."
     )

@@ -10,6 +10,8 @@ import pytest
 
 from shared.settings import Settings
 from tests.unit.plate_fixtures import PLATE_BOX, dark_text_model, plate_frame
+from worker.engine.detection_engine import DetectionEngines
+from worker.engine.detections import Detections
 from worker.engine.detector import Detector
 from worker.engine.masking import pad_boxes
 from worker.engine.model_files import MODELS_DIR
@@ -184,3 +186,42 @@ def test_unknown_presets_and_bad_frames_are_refused(tmp_path) -> None:
     for shape in ((1, 1, 3), (5, 3000, 3), (3000, 7, 3)):  # degenerate frames scale to a pixel or two
         found = detector.detect(np.random.default_rng(0).integers(0, 255, shape, dtype=np.uint8))
         assert (found.boxes[:, 2] <= shape[1]).all() and (found.boxes[:, 3] <= shape[0]).all()
+
+
+def test_around_tracks_the_network_proposes_at_its_tracking_threshold(tmp_path) -> None:
+    registry = _bundled_registry(tmp_path)
+    detector = build_plate_detector("fast", registry.load_session)
+    assert detector.network is not None
+    point = PLATE_PRESETS["fast"]
+    assert point.net_track_threshold is not None and point.net_track_threshold < point.net_threshold
+    seen: list[float] = []
+    real = detector.network.detect
+
+    def spy(bgr, *, scale, threshold, nms_threshold):  # type: ignore[no-untyped-def]
+        seen.append(threshold)
+        return real(bgr, scale=scale, threshold=threshold, nms_threshold=nms_threshold)
+
+    detector.network.detect = spy  # type: ignore[method-assign]
+    engine = DetectionEngines.fixed(detector).get()
+    engine.detect(plate_frame(), {"plate": None})
+    engine.detect(plate_frame(), {"plate": None}, around_tracks=True)
+    assert seen == [point.net_threshold, point.net_track_threshold]
+
+
+def test_detectors_without_around_tracks_are_called_as_before() -> None:
+    class Plain:
+        task = "face"
+        model_names = ("m",)
+        calls: list[dict] = []
+
+        def detect(self, bgr, **kwargs):  # type: ignore[no-untyped-def]
+            # **kwargs does not count as accepting around_tracks: only a named parameter does.
+            self.calls.append(kwargs)
+            return Detections.empty()
+
+        def operating_point(self) -> dict:
+            return {}
+
+    plain = Plain()
+    DetectionEngines.fixed(plain).get().detect(np.zeros((8, 8, 3), np.uint8), {"face": None}, around_tracks=True)
+    assert plain.calls == [{}]

@@ -145,3 +145,21 @@ def test_lead_frames_follow_a_moving_face_back_once_its_velocity_is_known() -> N
     out = run(FaceTracker(hold_frames=8, lead_frames=3), frames)
     assert not covers(truth[3], truth[1], min_iou=0.5)
     assert all(covers(out[i], truth[i], min_iou=0.9) for i in range(1, 8))
+
+
+def test_a_look_in_regions_only_looks_for_the_tracks_inside_them() -> None:
+    tracker = FaceTracker(hold_frames=8, lead_frames=0)
+    left, right = box_at(10), box_at(400)
+    tracker.push(np.array([left, right]))
+    tracker.push(np.array([left, right]))
+    assert not tracker.wants_detection(4)
+    # The next look covers only the left track's region and finds nothing there: the left track was
+    # missed and asks for the next frame; the right one was not looked for, so it was not missed.
+    region = np.array([[0, 0, 200, 200]])
+    out = tracker.push(np.zeros((0, 4)), regions=region)
+    assert len(out[0][1]) == 2  # both still masked (held)
+    asking = tracker.asking(4)
+    assert len(asking) == 1 and asking[0][0] < 200
+    # A detection inside the region continues the left track; none starts for the right one.
+    tracker.push(np.array([left]), regions=region)
+    assert not tracker.wants_detection(4) and tracker.tracks_started == 2

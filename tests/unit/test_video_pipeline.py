@@ -9,14 +9,18 @@ import av
 import numpy as np
 import pytest
 from engine_fixtures import ASTRONAUT_FACE
+from plate_fixtures import PLATE_BOX, plate_frame
 from skimage import data
 from video_fixtures import frame_times, make_clip, packet_bytes, read_frames
 
 import worker.engine.video.pipeline as video_pipeline
+from worker.engine.detection_engine import DetectionEngines
 from worker.engine.errors import EngineError
 from worker.engine.face_yunet import YuNetDetector
 from worker.engine.masking import MaskStyle
 from worker.engine.pipeline import AnonymizeOptions
+from worker.engine.plates import build_plate_detector
+from worker.engine.registry import ModelRegistry, default_manifest
 from worker.engine.video import VideoAnonymizer, VideoCancelled, VideoLimits, VideoOptions, probe_video
 
 LIMITS = VideoLimits(max_duration_s=60, max_width=1920, max_height=1080)
@@ -197,3 +201,40 @@ def test_with_a_detection_cadence_the_face_is_masked_on_the_skipped_frames_too(
 def test_cadence_must_be_positive() -> None:
     with pytest.raises(ValueError, match="cadence"):
         VideoOptions(AnonymizeOptions(), cadence={"face": 0})
+
+
+def test_unmasked_pixels_reach_the_encoder_as_decoded(anonymizer: VideoAnonymizer, tmp_path: Path) -> None:
+    # yuv420p frames stay in their planes: losslessly encoded (crf 0), every pixel comes back as decoded. A
+    # round trip through BGR changed values by up to 38 levels.
+    src = make_clip(tmp_path / "in.mp4", width=160, height=120, frames=6)
+    dst = tmp_path / "out.mp4"
+    anonymizer.run(src, dst, VideoOptions(AnonymizeOptions(), crf=0), limits=LIMITS)
+    with av.open(str(src)) as a, av.open(str(dst)) as b:
+        before = [f.to_ndarray() for f in a.decode(video=0)]
+        after = [f.to_ndarray() for f in b.decode(video=0)]
+    assert len(before) == len(after) == 6
+    assert all(np.array_equal(x, y) for x, y in zip(before, after, strict=True))
+
+
+def plate_clip_frame(index: int, width: int, height: int) -> np.ndarray:
+    """The rendered plate moving right 4 px a frame (RGB for make_clip)."""
+    frame = np.roll(plate_frame(height, width), 4 * index, axis=1)
+    return np.ascontiguousarray(frame[..., ::-1])
+
+
+def test_plates_are_followed_between_whole_looks_in_regions(tmp_path: Path) -> None:
+    registry = ModelRegistry(default_manifest(), models_dir=tmp_path, allowed_licences=("Apache-2.0", "MIT"),
+                             providers=["CPUExecutionProvider"])
+    plates = build_plate_detector("fast", registry.load_session)
+    anonymizer = VideoAnonymizer(DetectionEngines.fixed(plates))
+    frames = 12
+    src = make_clip(tmp_path / "in.mp4", width=960, height=540, frames=frames, draw=plate_clip_frame)
+    dst = tmp_path / "out.mp4"
+    options = VideoOptions(AnonymizeOptions(targets=("plate",), mask=MaskStyle.SOLID), cadence={"plate": 4})
+    result = anonymizer.run(src, dst, options, limits=LIMITS)
+    # Whole looks on frames 0, 4 and 8; the new track asked for frame 1, seen only around it.
+    assert result.detected_frames == {"plate": 3} and result.region_frames["plate"] >= 1
+    assert result.detections >= 3 + result.region_frames["plate"]
+    x1, y1, x2, y2 = PLATE_BOX
+    for i, masked in enumerate(read_frames(dst)):
+        assert masked[y1 + 4 : y2 - 4, x1 + 4 * i + 4 : x2 + 4 * i - 4].mean() < 20, f"plate visible in frame {i}"

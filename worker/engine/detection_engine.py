@@ -26,14 +26,20 @@ ModelRecord = Callable[[str], dict[str, Any]]  # model name -> manifest record (
 
 def accepts_threshold(detector: Detector) -> bool:
     """Whether `detect` takes a per-call `score_threshold` (applied before NMS, so lower values find more)."""
-    return _accepts_threshold(type(detector))
+    return _accepts(type(detector), "score_threshold")
+
+
+def accepts_around_tracks(detector: Detector) -> bool:
+    """Whether `detect` takes `around_tracks`: told that the image is a region around tracked objects, it may
+    propose candidates more freely (a tracked object is likely there; its final threshold still applies)."""
+    return _accepts(type(detector), "around_tracks")
 
 
 @lru_cache(maxsize=64)
-def _accepts_threshold(cls: type) -> bool:
+def _accepts(cls: type, parameter: str) -> bool:
     # Per class, not per call: inspecting a signature for every video frame would be wasted work.
     try:
-        return "score_threshold" in inspect.signature(getattr(cls, "detect")).parameters  # noqa: B009
+        return parameter in inspect.signature(getattr(cls, "detect")).parameters  # noqa: B009
     except (AttributeError, TypeError, ValueError):
         return False
 
@@ -43,15 +49,18 @@ def default_threshold(detector: Detector) -> float | None:
     return float(value) if isinstance(value, int | float) else None
 
 
-def detect(detector: Detector, bgr: np.ndarray, threshold: float | None) -> Detections:
-    """The detector's boxes at `threshold` (None: its own default), labelled with its task."""
+def detect(detector: Detector, bgr: np.ndarray, threshold: float | None, *,
+           around_tracks: bool = False) -> Detections:
+    """The detector's boxes at `threshold` (None: its own default), labelled with its task. `around_tracks`:
+    `bgr` is a region around tracked objects (passed on to detectors that accept it)."""
+    extra: dict[str, Any] = {"around_tracks": True} if around_tracks and accepts_around_tracks(detector) else {}
     if threshold is None:
-        found = detector.detect(bgr)
+        found = detector.detect(bgr, **extra)
     elif accepts_threshold(detector):
-        found = detector.detect(bgr, score_threshold=threshold)  # type: ignore[call-arg]
+        found = detector.detect(bgr, score_threshold=threshold, **extra)  # type: ignore[call-arg]
     else:
         # Without a per-call threshold only raising it is possible: lower values keep the detector's default.
-        found = detector.detect(bgr)
+        found = detector.detect(bgr, **extra)
         found = found.select(found.scores >= threshold)
     return Detections(found.boxes, found.scores, np.full(len(found), detector.task))
 
@@ -100,9 +109,11 @@ class DetectionEngine:
             return max(requested, default)
         return requested
 
-    def detect(self, bgr: np.ndarray, thresholds: Mapping[str, float | None]) -> dict[str, Detections]:
+    def detect(self, bgr: np.ndarray, thresholds: Mapping[str, float | None], *,
+               around_tracks: bool = False) -> dict[str, Detections]:
         """Detections per task for the targets in `thresholds` (value None: the detector's own threshold)."""
-        return {task: detect(self.detector(task), bgr, threshold) for task, threshold in thresholds.items()}
+        return {task: detect(self.detector(task), bgr, threshold, around_tracks=around_tracks)
+                for task, threshold in thresholds.items()}
 
     def model_records(self, task: str) -> list[dict[str, Any]]:
         detector = self.detector(task)

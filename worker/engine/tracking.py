@@ -7,6 +7,10 @@ its predicted box for `hold_frames` after its last detection, and its first box 
 a frame or two, or stops finding as it leaves is still masked. Lead frames need frames to wait: `push`
 returns each frame's boxes only once they are final, at most `lead_frames` frames later.
 
+A look may also cover only some regions of the frame (`push(..., regions=...)`, the pipeline's cheap
+follow-up looks at the tracks that ask for one): tracks whose predicted centre lies in a region are looked for
+there, the others are treated as on a skipped frame.
+
 Frames the detector does not run on (a video's detection cadence) go in with `skip`: every live track emits
 its predicted box there and no track ends on it, because nothing was looked for (`hold_frames` still counts
 frames, so a lost face stays masked as long at any cadence). When the next detection continues a track, the
@@ -68,6 +72,10 @@ class Track:
     velocity: np.ndarray = field(default_factory=lambda: np.zeros(4))
     hits: int = 1
     first_box: np.ndarray | None = None  # the box it was first seen with (lead frames are placed from it)
+    looked: int = -1  # the last frame it was looked for (it was missed there when later than last_frame)
+
+    def __post_init__(self) -> None:
+        self.looked = max(self.looked, self.last_frame)
 
     def fast(self, frames: int) -> bool:
         """Whether it moves or grows by more than FAST_SHARE of its size in `frames` frames."""
@@ -106,11 +114,12 @@ class FaceTracker:
         self.tracks: list[Track] = []
         self.tracks_started = 0
         self._frame = 0
-        self._last_look = -1
         self._pending: deque[tuple[int, list[np.ndarray]]] = deque()
 
-    def push(self, boxes: np.ndarray, scores: np.ndarray | None = None) -> list[tuple[int, np.ndarray]]:
-        """Detections of the next frame in; (frame index, boxes to mask) out for frames that are now final."""
+    def push(self, boxes: np.ndarray, scores: np.ndarray | None = None,
+             regions: np.ndarray | None = None) -> list[tuple[int, np.ndarray]]:
+        """Detections of the next frame in; (frame index, boxes to mask) out for frames that are now final.
+        `regions` (M, 4) xyxy: the detector looked only there (None: the whole frame)."""
         frame = self._frame
         self._frame += 1
         boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
@@ -120,8 +129,11 @@ class FaceTracker:
 
         high = np.flatnonzero(scores >= self.high_score)
         low = np.flatnonzero(scores < self.high_score)
-        live = list(range(len(self.tracks)))
         predicted = np.array([t.predict(frame) for t in self.tracks]).reshape(-1, 4)
+        looked_for = np.ones(len(self.tracks), bool) if regions is None else _centres_in(predicted, regions)
+        live = np.flatnonzero(looked_for).tolist()
+        for i in live:
+            self.tracks[i].looked = frame
         matched: set[int] = set()
         unmatched_high = set(high.tolist())
         for dets in (high, low):
@@ -147,12 +159,13 @@ class FaceTracker:
 
         kept = []
         for i, track in enumerate(self.tracks):
-            if i in matched or frame - track.last_frame <= self.hold_frames:
+            # A track the detector did not look for here (outside the regions) is kept as on a skipped frame.
+            unseen = i < len(looked_for) and not looked_for[i]
+            if i in matched or unseen or frame - track.last_frame <= self.hold_frames:
                 kept.append(track)
                 if i not in matched and i < len(predicted):
                     current.append(predicted[i])
         self.tracks = kept
-        self._last_look = frame
         return self._release(frame)
 
     def wants_detection(self, cadence: int) -> bool:
@@ -160,7 +173,15 @@ class FaceTracker:
         track seen once has no velocity yet, one the last look missed may have moved off its prediction, and
         one moving fast (`Track.fast`) may not be matched again after a whole cadence. Looking on the next frame
         then keeps skipped frames to tracks that follow; with none such, the cadence holds."""
-        return any(t.hits < 2 or t.last_frame < self._last_look or t.fast(cadence) for t in self.tracks)
+        return len(self.asking(cadence)) > 0
+
+    def asking(self, cadence: int) -> np.ndarray:
+        """(N, 4) predicted boxes on the next frame of the tracks that ask for it to be looked at (see
+        `wants_detection`): what a follow-up look in regions has to cover."""
+        frame = self._frame
+        boxes = [t.predict(frame) for t in self.tracks
+                 if t.hits < 2 or t.last_frame < t.looked or t.fast(cadence)]
+        return np.array(boxes, dtype=np.float64).reshape(-1, 4)
 
     def _lead_along(self, track: Track) -> None:
         """Once a new track's velocity is known, its lead frames still waiting also get its first box moved
@@ -204,3 +225,12 @@ class FaceTracker:
     def _finish(item: tuple[int, list[np.ndarray]]) -> tuple[int, np.ndarray]:
         frame, boxes = item
         return frame, np.array(boxes, dtype=np.float64).reshape(-1, 4)
+
+
+def _centres_in(boxes: np.ndarray, regions: np.ndarray) -> np.ndarray:
+    """(len(boxes),) whether each box's centre lies in one of `regions` (xyxy)."""
+    cx = (boxes[:, 0:1] + boxes[:, 2:3]) / 2
+    cy = (boxes[:, 1:2] + boxes[:, 3:4]) / 2
+    r = np.asarray(regions, dtype=np.float64).reshape(1, -1, 4)
+    inside = (cx >= r[..., 0]) & (cx < r[..., 2]) & (cy >= r[..., 1]) & (cy < r[..., 3])
+    return inside.any(axis=1)

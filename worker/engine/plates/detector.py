@@ -41,6 +41,10 @@ class PlateOperatingPoint:
     net_long_sides: tuple[int, ...] = ()
     net_max_scale: float = 1.5
     net_threshold: float = 0.1
+    # The network's threshold in a region around tracked plates (a video's follow-up looks): there a plate is
+    # expected, and the network scores large plates near net_threshold, so a crop's other context can drop a
+    # tracked plate below it. The verifier threshold still decides. None: net_threshold.
+    net_track_threshold: float | None = None
 
 
 def frame_scales(height: int, width: int, long_sides: tuple[int, ...], max_scale: float) -> list[float]:
@@ -86,7 +90,7 @@ class PlateDetector:
     def scales(self, height: int, width: int) -> list[float]:
         return frame_scales(height, width, self.point.long_sides, self.point.max_scale)
 
-    def proposals(self, bgr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def proposals(self, bgr: np.ndarray, *, around_tracks: bool = False) -> tuple[np.ndarray, np.ndarray]:
         """Candidate boxes (N, 4) from every source, with their source's score (N,)."""
         boxes, scores = [np.zeros((0, 4), np.float32)], [np.zeros(0, np.float32)]
         if self.proposer is not None:
@@ -97,18 +101,21 @@ class PlateDetector:
                 scores.append(s[keep])
         if self.network is not None:
             h, w = bgr.shape[:2]
+            threshold = self.point.net_threshold
+            if around_tracks and self.point.net_track_threshold is not None:
+                threshold = self.point.net_track_threshold
             for scale in frame_scales(h, w, self.point.net_long_sides, self.point.net_max_scale):
-                found = self.network.detect(bgr, scale=scale, threshold=self.point.net_threshold,
-                                            nms_threshold=0.5)
+                found = self.network.detect(bgr, scale=scale, threshold=threshold, nms_threshold=0.5)
                 boxes.append(found.boxes)
                 scores.append(found.scores)
         return np.concatenate(boxes).astype(np.float32), np.concatenate(scores).astype(np.float32)
 
-    def detect(self, bgr: np.ndarray, *, score_threshold: float | None = None) -> Detections:
+    def detect(self, bgr: np.ndarray, *, score_threshold: float | None = None,
+               around_tracks: bool = False) -> Detections:
         if not has_pixels(bgr):
             return Detections.empty()
         h, w = bgr.shape[:2]
-        candidates, _ = self.proposals(bgr)
+        candidates, _ = self.proposals(bgr, around_tracks=around_tracks)
         candidates = candidates[candidates[:, 2] - candidates[:, 0] <= self.point.max_width_fraction * w]
         scores, boxes = self.verifier.verify(bgr, candidates)
         keep = scores >= (self.point.verifier_threshold if score_threshold is None else score_threshold)

@@ -28,7 +28,7 @@ NETWORK_SIDES = (960, 1280)
 _TEXT_AND_NETWORK = PlateOperatingPoint(
     long_sides=(1280,), max_scale=1.5, tile=1280, overlap=160,
     proposal_threshold=0.5, verifier_threshold=0.85, nms_threshold=0.3, padding=PADDING,
-    net_long_sides=NETWORK_SIDES, net_threshold=0.15,
+    net_long_sides=NETWORK_SIDES, net_threshold=0.15, net_track_threshold=0.05,
 )
 
 PLATE_PRESETS: Mapping[str, PlateOperatingPoint] = {
@@ -37,7 +37,7 @@ PLATE_PRESETS: Mapping[str, PlateOperatingPoint] = {
     "fast": PlateOperatingPoint(
         long_sides=(), max_scale=1.0, tile=1280, overlap=160,
         proposal_threshold=0.5, verifier_threshold=0.7, nms_threshold=0.3, padding=PADDING,
-        net_long_sides=NETWORK_SIDES, net_threshold=0.15, net_max_scale=1.0,
+        net_long_sides=NETWORK_SIDES, net_threshold=0.15, net_track_threshold=0.05, net_max_scale=1.0,
     ),
     "balanced": _TEXT_AND_NETWORK,
     # The same as balanced: a second text pass at long side 1920 (the old thorough) covered no more openalpr
