@@ -225,3 +225,9 @@ def test_detectors_without_around_tracks_are_called_as_before() -> None:
     plain = Plain()
     DetectionEngines.fixed(plain).get().detect(np.zeros((8, 8, 3), np.uint8), {"face": None}, around_tracks=True)
     assert plain.calls == [{}]
+
+
+def test_region_looks_run_at_the_finest_whole_frame_scale(tmp_path) -> None:
+    detector = build_plate_detector("fast", _bundled_registry(tmp_path).load_session)
+    assert detector.region_scale(1080, 1920) == pytest.approx(1280 / 1920)  # passes at 0.5 and 0.67
+    assert detector.region_scale(720, 1280) == 1.0 and detector.region_scale(540, 960) == 1.0

@@ -57,3 +57,22 @@ def test_boxes_found_in_a_region_come_back_in_frame_coordinates(rotation: int) -
     found = detect_in_regions(bright, lambda x1, y1, x2, y2: frame[y1:y2, x1:x2], regions, rotation)
     np.testing.assert_allclose(found.boxes, want)
     np.testing.assert_allclose(want, [[300, 200, 360, 230]])
+
+
+def test_regions_shown_at_a_smaller_scale_lie_on_the_grid_after_resizing_and_map_back() -> None:
+    regions = look_regions(np.array([[500.0, 400.0, 540.0, 420.0]]), 1920, 1080, scale=2 / 3)
+    assert regions is not None and all(v % 48 == 0 for v in regions[0])  # 32 px once shown at 2/3
+    frame = np.zeros((1080, 1920, 3), np.uint8)
+    frame[400:420, 500:560] = 255
+    shown: list[tuple[int, ...]] = []
+
+    def bright(bgr: np.ndarray) -> Detections:
+        shown.append(bgr.shape)
+        ys, xs = np.nonzero(bgr[..., 0] > 128)
+        box = np.array([[xs.min(), ys.min(), xs.max() + 1, ys.max() + 1]], np.float64)
+        return Detections(box, np.ones(1), np.array(["plate"]))
+
+    (x1, y1, x2, y2), = regions.tolist()
+    found = detect_in_regions(bright, lambda a, b, c, d: frame[b:d, a:c], regions, 0, scale=0.5)
+    assert shown == [((y2 - y1) // 2, (x2 - x1) // 2, 3)]
+    np.testing.assert_allclose(found.boxes, [[500, 400, 560, 420]], atol=2)

@@ -90,6 +90,15 @@ class PlateDetector:
     def scales(self, height: int, width: int) -> list[float]:
         return frame_scales(height, width, self.point.long_sides, self.point.max_scale)
 
+    def region_scale(self, height: int, width: int) -> float:
+        """The scale to show this detector a region of a `height` x `width` frame at: its finest whole-frame
+        pass, so a region look sees a plate at the size the whole-frame look found it (a region is small
+        enough that the detector itself would run it at 1x)."""
+        scales = self.scales(height, width)
+        if self.network is not None:
+            scales += frame_scales(height, width, self.point.net_long_sides, self.point.net_max_scale)
+        return min(1.0, max(scales, default=1.0))
+
     def proposals(self, bgr: np.ndarray, *, around_tracks: bool = False) -> tuple[np.ndarray, np.ndarray]:
         """Candidate boxes (N, 4) from every source, with their source's score (N,)."""
         boxes, scores = [np.zeros((0, 4), np.float32)], [np.zeros(0, np.float32)]

@@ -197,6 +197,8 @@ class VideoAnonymizer:
                 low[task] = min(threshold, max(MIN_LOW_SCORE, threshold - LOW_SCORE_MARGIN))
             trackers[task] = FaceTracker(hold_frames=options.track_hold_frames,
                                          lead_frames=options.lead_frames(plans), high_score=high[task])
+        # The scale each detector's region looks run at (its finest whole-frame pass; 1 when it names none).
+        region_scales = {task: _region_scale(engine.detector(task), height, width) for task in plans}
         mask = options.face.mask
         looked = {task: -options.cadence_of(task) for task in plans}  # the frame each was last seen whole on
         waiting: deque[Frame] = deque()
@@ -232,14 +234,14 @@ class VideoAnonymizer:
             if item.shape != (height, width):
                 raise EngineError(CORRUPT_VIDEO, "the frame size changes within the video")
             t0 = time.perf_counter()
-            whole, regions = _looks(item.index, looked, trackers, options, width, height)
+            whole, regions = _looks(item.index, looked, trackers, options, width, height, region_scales)
             looked.update({task: item.index for task in whole})
             for task in whole:
                 n[f"looked_{task}"] = n.get(f"looked_{task}", 0) + 1
             for task in regions:
                 n[f"regions_{task}"] = n.get(f"regions_{task}", 0) + 1
             found = _detect(engine, item, rotation, {task: low[task] for task in whole},
-                            {task: (low[task], r) for task, r in regions.items()})
+                            {task: (low[task], r, region_scales[task]) for task, r in regions.items()})
             t1 = time.perf_counter()
             waiting.append(item)
             finished = {}
@@ -263,7 +265,7 @@ class VideoAnonymizer:
 
 
 def _looks(index: int, looked: dict[str, int], trackers: dict[str, FaceTracker], options: VideoOptions,
-           width: int, height: int) -> tuple[set[str], dict[str, np.ndarray]]:
+           width: int, height: int, region_scales: dict[str, float]) -> tuple[set[str], dict[str, np.ndarray]]:
     """The targets to look for on the whole frame `index` (their cadence is due, or their tracks ask for so
     much of it that a whole look costs the same), and the regions to look in for the others whose tracks ask."""
     whole: set[str] = set()
@@ -276,7 +278,8 @@ def _looks(index: int, looked: dict[str, int], trackers: dict[str, FaceTracker],
         asking = tracker.asking(cadence)
         if not len(asking):
             continue
-        around = look_regions(asking, width, height) if task in options.region_looks else None
+        around = (look_regions(asking, width, height, region_scales[task]) if task in options.region_looks
+                  else None)
         if around is None:
             whole.add(task)
         else:
@@ -285,17 +288,22 @@ def _looks(index: int, looked: dict[str, int], trackers: dict[str, FaceTracker],
 
 
 def _detect(engine: DetectionEngine, frame: Frame, rotation: int, whole: dict[str, float | None],
-            regions: dict[str, tuple[float | None, np.ndarray]]) -> dict[str, Detections]:
+            regions: dict[str, tuple[float | None, np.ndarray, float]]) -> dict[str, Detections]:
     """Detections per target in stored-frame coordinates: on the whole frame as a player shows it, or in the
     regions given."""
     height, width = frame.shape
     found = engine.detect(rotate_for_display(frame.bgr(), rotation), whole) if whole else {}
     out = {task: Detections(unrotate_boxes(d.boxes, rotation, width, height), d.scores, d.labels)
            for task, d in found.items()}
-    for task, (threshold, around) in regions.items():
+    for task, (threshold, around, scale) in regions.items():
         out[task] = detect_in_regions(partial(_detect_around, engine, task, threshold), frame.bgr_crop, around,
-                                      rotation)
+                                      rotation, scale)
     return out
+
+
+def _region_scale(detector: Detector, height: int, width: int) -> float:
+    scale = getattr(detector, "region_scale", None)
+    return float(scale(height, width)) if callable(scale) else 1.0
 
 
 def _detect_around(engine: DetectionEngine, task: str, threshold: float | None, bgr: np.ndarray) -> Detections:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import cv2
 import numpy as np
 
 from worker.engine.detections import Detections
@@ -30,9 +31,11 @@ GRID = 32
 FULL_SHARE = 0.5
 
 
-def look_regions(boxes: np.ndarray, width: int, height: int) -> np.ndarray | None:
+def look_regions(boxes: np.ndarray, width: int, height: int, scale: float = 1.0) -> np.ndarray | None:
     """Integer xyxy regions (M, 4) that cover `boxes` (predicted xyxy) with their margin, inside the frame,
-    overlapping ones merged; None when they would cover more than FULL_SHARE of the frame."""
+    overlapping ones merged; None when they would cover more than FULL_SHARE of the frame. `scale`: the factor
+    the regions will be resized by before detection (their corners then lie on GRID after resizing)."""
+    grid = max(1, round(GRID / scale))
     b = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
     if not len(b):
         return np.zeros((0, 4), np.int64)
@@ -40,7 +43,7 @@ def look_regions(boxes: np.ndarray, width: int, height: int) -> np.ndarray | Non
     half_w = np.maximum((b[:, 2] - b[:, 0]) / 2 + MARGIN * side, MIN_SIDE / 2)
     half_h = np.maximum((b[:, 3] - b[:, 1]) / 2 + MARGIN * side, MIN_SIDE / 2)
     cx, cy = (b[:, 0] + b[:, 2]) / 2, (b[:, 1] + b[:, 3]) / 2
-    regions = [_inside(x - hw, y - hh, x + hw, y + hh, width, height)
+    regions = [_inside(x - hw, y - hh, x + hw, y + hh, width, height, grid)
                for x, y, hw, hh in zip(cx, cy, half_w, half_h, strict=True)]
     merged = _merge([r for r in regions if r is not None])
     area = sum((x2 - x1) * (y2 - y1) for x1, y1, x2, y2 in merged)
@@ -49,14 +52,15 @@ def look_regions(boxes: np.ndarray, width: int, height: int) -> np.ndarray | Non
     return np.array(merged, dtype=np.int64).reshape(-1, 4)
 
 
-def _inside(x1: float, y1: float, x2: float, y2: float, width: int, height: int) -> tuple[int, ...] | None:
+def _inside(x1: float, y1: float, x2: float, y2: float, width: int, height: int,
+            grid: int) -> tuple[int, ...] | None:
     """The region shifted (not shrunk) to lie inside the frame where it fits, else clipped, and grown to the
-    GRID; None if empty."""
+    grid; None if empty."""
     dx = max(0.0, -x1) - max(0.0, x2 - width)
     dy = max(0.0, -y1) - max(0.0, y2 - height)
     x1, x2, y1, y2 = x1 + dx, x2 + dx, y1 + dy, y2 + dy
-    box = (max(0, int(x1 // GRID) * GRID), max(0, int(y1 // GRID) * GRID),
-           min(width, -int(-x2 // GRID) * GRID), min(height, -int(-y2 // GRID) * GRID))
+    box = (max(0, int(x1 // grid) * grid), max(0, int(y1 // grid) * grid),
+           min(width, -int(-x2 // grid) * grid), min(height, -int(-y2 // grid) * grid))
     return box if box[2] > box[0] and box[3] > box[1] else None
 
 
@@ -80,13 +84,20 @@ def _merge(regions: list[tuple[int, ...]]) -> list[tuple[int, ...]]:
 
 
 def detect_in_regions(detect: Callable[[np.ndarray], Detections], crop: Callable[[int, int, int, int], np.ndarray],
-                      regions: np.ndarray, rotation: int) -> Detections:
+                      regions: np.ndarray, rotation: int, scale: float = 1.0) -> Detections:
     """`detect` run on each region of the stored frame (`crop(x1, y1, x2, y2)` gives it in BGR) as a player
-    shows it (`rotation`), its boxes mapped back into stored-frame coordinates."""
+    shows it (`rotation`), resized by `scale` (the detector's own whole-frame scale, so that it sees objects
+    at the size it found them), its boxes mapped back into stored-frame coordinates."""
     parts = []
     for x1, y1, x2, y2 in regions.tolist():
-        found = detect(rotate_for_display(crop(x1, y1, x2, y2), rotation))
-        boxes = unrotate_boxes(found.boxes, rotation, x2 - x1, y2 - y1) + np.array([x1, y1, x1, y1], np.float64)
+        shown = rotate_for_display(crop(x1, y1, x2, y2), rotation)
+        if scale != 1.0:
+            h, w = shown.shape[:2]
+            size = (max(1, round(w * scale)), max(1, round(h * scale)))
+            shown = cv2.resize(shown, size, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+        found = detect(shown)
+        boxes = unrotate_boxes(found.boxes / scale, rotation, x2 - x1, y2 - y1)
+        boxes = boxes + np.array([x1, y1, x1, y1], np.float64)
         parts.append(Detections(boxes, found.scores, found.labels))
     if not parts:
         return Detections.empty()
