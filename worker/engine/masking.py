@@ -137,13 +137,11 @@ def apply_masks_i420(
         return out
     height, width = yuv.shape[0] * 2 // 3, yuv.shape[1]
     src, dst = i420_planes(yuv, height, width), i420_planes(out, height, width)
-    even = boxes.copy()
-    even[:, :2] = even[:, :2] // 2 * 2
-    even[:, 2:] = -(-even[:, 2:] // 2) * 2
-    even[:, 0::2] = even[:, 0::2].clip(0, width)
-    even[:, 1::2] = even[:, 1::2].clip(0, height)
     fill = _i420_colour(solid_color)
-    for x1, y1, x2, y2 in even.tolist():
+    for box in boxes.tolist():
+        x1, y1, x2, y2 = even_outward(*box)
+        x1, x2 = min(max(x1, 0), width), min(max(x2, 0), width)
+        y1, y2 = min(max(y1, 0), height), min(max(y2, 0), height)
         if x2 <= x1 or y2 <= y1:
             continue
         for plane, (source, target) in enumerate(zip(src, dst, strict=True)):
@@ -156,6 +154,11 @@ def apply_masks_i420(
             else:
                 _blur_box(target, source, bx1, by1, bx2, by2)
     return out
+
+
+def even_outward(x1: int, y1: int, x2: int, y2: int) -> tuple[int, int, int, int]:
+    """The box grown to even coordinates: whole 4:2:0 chroma samples."""
+    return x1 // 2 * 2, y1 // 2 * 2, -(-x2 // 2) * 2, -(-y2 // 2) * 2
 
 
 def i420_planes(yuv: np.ndarray, height: int, width: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

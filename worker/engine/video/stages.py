@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 
 from worker.engine.errors import CORRUPT_VIDEO, VIDEO_TOO_LONG, EngineError
-from worker.engine.masking import i420_planes
+from worker.engine.masking import even_outward, i420_planes
 from worker.engine.video.output import VideoOutput
 
 QUEUE_DEPTH = 4  # frames per queue: enough to keep every stage busy, small enough for 4K frames
@@ -53,7 +53,7 @@ class Frame:
             return np.ascontiguousarray(self.image[y1:y2, x1:x2])
         h, w = self.shape
         planes = i420_planes(self.image, h, w)
-        ex1, ey1, ex2, ey2 = x1 // 2 * 2, y1 // 2 * 2, -(-x2 // 2) * 2, -(-y2 // 2) * 2  # whole chroma samples
+        ex1, ey1, ex2, ey2 = even_outward(x1, y1, x2, y2)
         parts = [planes[0][ey1:ey2, ex1:ex2], planes[1][ey1 // 2:ey2 // 2, ex1 // 2:ex2 // 2],
                  planes[2][ey1 // 2:ey2 // 2, ex1 // 2:ex2 // 2]]
         crop = np.concatenate([p.reshape(-1) for p in parts]).reshape((ey2 - ey1) * 3 // 2, ex2 - ex1)
