@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 from engine_fixtures import ASTRONAUT_FACE, astronaut_bgr
 
-from worker.engine.masking import MaskStyle, apply_masks, pad_boxes
+from worker.engine.masking import MaskStyle, apply_masks, apply_masks_i420, i420_planes, pad_boxes
 
 FACE = np.array([ASTRONAUT_FACE], np.float32)
 
@@ -93,3 +94,25 @@ def test_overlapping_and_edge_boxes() -> None:
         for x1, y1, x2, y2 in boxes:
             keep[y1:y2, x1:x2] = False
         assert np.array_equal(masked[keep], image[keep])
+
+
+@pytest.mark.parametrize("style", list(MaskStyle))
+def test_masks_on_i420_planes_match_the_bgr_masks_and_touch_nothing_else(style: MaskStyle) -> None:
+    rng = np.random.default_rng(3)
+    bgr = cv2.cvtColor(cv2.cvtColor(rng.integers(0, 256, (120, 160, 3), dtype=np.uint8),
+                                    cv2.COLOR_BGR2YUV_I420), cv2.COLOR_YUV2BGR_I420)
+    yuv = cv2.cvtColor(bgr, cv2.COLOR_BGR2YUV_I420)
+    boxes = np.array([[41, 31, 99, 79]])  # odd corners: grown to 40, 30, 100, 80
+    via_bgr = cv2.cvtColor(apply_masks(cv2.cvtColor(yuv, cv2.COLOR_YUV2BGR_I420), np.array([[40, 30, 100, 80]]),
+                                       style), cv2.COLOR_BGR2YUV_I420)
+    masked = apply_masks_i420(yuv, boxes, style)
+    planes, planes_bgr, planes_in = (i420_planes(a, 120, 160) for a in (masked, via_bgr, yuv))
+    for plane, f in zip(range(3), (1, 2, 2), strict=True):
+        box = (slice(30 // f, 80 // f), slice(40 // f, 100 // f))
+        got, want, before = planes[plane], planes_bgr[plane], planes_in[plane]
+        assert np.abs(got[box].astype(int) - want[box]).mean() < 3  # linear masks commute with the matrix
+        assert not np.array_equal(got[box], before[box])
+        keep = outside(got.shape, (40 // f, 30 // f, 100 // f, 80 // f))
+        assert np.array_equal(got[keep], before[keep])  # not a sample outside the box changed
+    if style is MaskStyle.SOLID:
+        assert (planes[0][30:80, 40:100] == 16).all() and (planes[1][15:40, 20:50] == 128).all()
