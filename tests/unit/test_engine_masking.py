@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from engine_fixtures import ASTRONAUT_FACE, astronaut_bgr
 
-from worker.engine.masking import MaskStyle, apply_masks, apply_masks_i420, i420_planes, pad_boxes
+from worker.engine.masking import MaskStyle, _gaussian, apply_masks, apply_masks_i420, i420_planes, pad_boxes
 
 FACE = np.array([ASTRONAUT_FACE], np.float32)
 
@@ -74,6 +74,17 @@ def test_blur_alpha_is_zero_at_the_box_corners() -> None:
     masked = apply_masks(image, np.array([[x1, y1, x2, y2]]), MaskStyle.BLUR)
     for y, x in [(y1, x1), (y1, x2 - 1), (y2 - 1, x1), (y2 - 1, x2 - 1)]:
         assert np.array_equal(masked[y, x], image[y, x])
+
+
+@pytest.mark.parametrize("sigma", [2.0, 3.3, 8.0])
+@pytest.mark.parametrize("shape", [(48, 76), (100, 160, 3), (7, 5)])  # (7, 5): the kernel outgrows the region
+def test_the_separable_blur_matches_opencvs_gaussian_blur(sigma: float, shape: tuple[int, ...]) -> None:
+    roi = cv2.resize(astronaut_bgr(), (shape[1], shape[0]), interpolation=cv2.INTER_AREA)
+    roi = roi if len(shape) == 3 else roi[..., 1].copy()
+    expected = cv2.GaussianBlur(roi, (0, 0), sigma, borderType=cv2.BORDER_REFLECT).astype(int)
+    got = _gaussian(roi, sigma)
+    assert got.shape == roi.shape and got.dtype == roi.dtype
+    assert np.abs(got.astype(int) - expected).max() <= 1
 
 
 @pytest.mark.parametrize("style", list(MaskStyle))

@@ -48,17 +48,25 @@ def pad_boxes(
     return out.astype(np.int32)
 
 
+def _gaussian(roi: np.ndarray, sigma: float) -> np.ndarray:
+    """cv2.GaussianBlur's kernel (same size rule) applied with sepFilter2D, within one level of it. OpenCV's
+    bit-exact 8-bit GaussianBlur ran 10x slower at sigma 8 (0.21 against 0.02 ms on a 76x48 region), and
+    masking plates took 15 % of a 720p video's main thread with it."""
+    ksize = int(round(sigma * (3 if roi.dtype == np.uint8 else 4) * 2 + 1)) | 1
+    kernel = cv2.getGaussianKernel(ksize, sigma)
+    return cv2.sepFilter2D(roi, -1, kernel, kernel, borderType=cv2.BORDER_REFLECT)
+
+
 def _blur_roi(roi: np.ndarray, sigma: float) -> np.ndarray:
     """Gaussian blur; large sigmas run on a downscaled copy, since cost grows with kernel size and the
     result is smooth anyway."""
     factor = max(1.0, sigma / 8)
     if factor == 1.0:
-        return cv2.GaussianBlur(roi, (0, 0), sigma, borderType=cv2.BORDER_REFLECT)
+        return _gaussian(roi, sigma)
     h, w = roi.shape[:2]
     size = (max(1, round(w / factor)), max(1, round(h / factor)))
     small = cv2.resize(roi, size, interpolation=cv2.INTER_AREA)
-    small = cv2.GaussianBlur(small, (0, 0), sigma / factor, borderType=cv2.BORDER_REFLECT)
-    return cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
+    return cv2.resize(_gaussian(small, sigma / factor), (w, h), interpolation=cv2.INTER_LINEAR)
 
 
 def _ellipse_alpha(h: int, w: int) -> np.ndarray:
