@@ -6,12 +6,14 @@ import numpy as np
 import onnxruntime as ort
 
 from shared.settings import Settings
+from worker.engine.blob import padded_side, planar_blob
 from worker.engine.detections import Detections, nms
 from worker.engine.detector import has_pixels
 from worker.engine.onnx_session import active_provider
 from worker.engine.registry import ModelEntry, ModelRegistry
 
 STRIDES = (8, 16, 32)
+STRIDE_MULTIPLE = 32  # the input sides every head must tile
 # Recall matters more than precision when masking: a missed face is a privacy leak, a false positive only
 # masks some background. YuNet's own default (0.9) found 14% of faces on a 60-image WIDER FACE val subset;
 # 0.6 found 74% (recall at IoU 0.5) with 1.45 detections per image on pure background (IoU < 0.1 with
@@ -22,7 +24,7 @@ DEFAULT_NMS_THRESHOLD = 0.3
 DEFAULT_MODEL = "yunet_n"
 
 
-def pad_to_stride(bgr: np.ndarray, multiple: int = 32) -> np.ndarray:
+def pad_to_stride(bgr: np.ndarray, multiple: int = STRIDE_MULTIPLE) -> np.ndarray:
     """Zero-pad bottom/right so every stride divides the input; resizing would lose small faces."""
     h, w = bgr.shape[:2]
     ph, pw = -h % multiple, -w % multiple
@@ -109,12 +111,11 @@ class YuNetDetector:
         if not has_pixels(bgr):
             return Detections.empty()
         h, w = bgr.shape[:2]
-        padded = pad_to_stride(bgr)
-        blob = np.ascontiguousarray(padded.transpose(2, 0, 1)[np.newaxis], dtype=np.float32)
-        raw = self.session.run(self._output_names, {self._input_name: blob})
+        ph, pw = padded_side(h, STRIDE_MULTIPLE), padded_side(w, STRIDE_MULTIPLE)
+        raw = self.session.run(self._output_names, {self._input_name: planar_blob(bgr, ph, pw)})
         outputs = dict(zip(self._output_names, raw, strict=True))
         threshold = self.score_threshold if score_threshold is None else score_threshold
-        boxes, scores = decode(outputs, padded.shape[0], padded.shape[1], threshold)
+        boxes, scores = decode(outputs, ph, pw, threshold)
         np.clip(boxes[:, 0::2], 0, w, out=boxes[:, 0::2])
         np.clip(boxes[:, 1::2], 0, h, out=boxes[:, 1::2])
         # A box predicted wholly inside the zero padding collapses to nothing once clipped.

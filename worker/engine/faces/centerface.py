@@ -15,7 +15,8 @@ from __future__ import annotations
 import numpy as np
 import onnxruntime as ort
 
-from worker.engine.face_yunet import pad_to_stride
+from worker.engine.blob import padded_side, planar_blob
+from worker.engine.face_yunet import STRIDE_MULTIPLE
 
 STRIDE = 4
 OUTPUTS = ("537", "538", "539")  # heatmap, log-size, offset; landmarks ("540") are not needed
@@ -49,7 +50,7 @@ class CenterFaceRunner:
         self._input_name = session.get_inputs()[0].name
 
     def __call__(self, bgr: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray]:
-        padded = pad_to_stride(bgr)
-        blob = np.ascontiguousarray(padded[:, :, ::-1].transpose(2, 0, 1)[np.newaxis], dtype=np.float32)
+        h, w = bgr.shape[:2]
+        blob = planar_blob(bgr, padded_side(h, STRIDE_MULTIPLE), padded_side(w, STRIDE_MULTIPLE), rgb=True)
         heatmap, scale, offset = self.session.run(list(OUTPUTS), {self._input_name: blob})
         return decode(heatmap, scale, offset, threshold)

@@ -14,9 +14,10 @@ from functools import lru_cache
 import numpy as np
 import onnxruntime as ort
 
-from worker.engine.face_yunet import pad_to_stride
+from worker.engine.blob import padded_side, planar_blob
+from worker.engine.face_yunet import STRIDE_MULTIPLE
 
-MEAN_BGR = np.array([104.0, 117.0, 127.0], np.float32)
+MEAN_BGR = (104.0, 117.0, 127.0)
 ANCHOR_SIZES = {8: (16.0, 32.0), 16: (64.0, 128.0), 32: (256.0, 512.0)}
 CENTRE_VARIANCE = 0.1
 SIZE_VARIANCE = 0.2
@@ -62,9 +63,10 @@ class RetinaFaceRunner:
         self._output_names = [o.name for o in session.get_outputs()]
 
     def __call__(self, bgr: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray]:
-        # Pad after subtracting the mean, so the padding is the neutral input (0) rather than black.
-        centred = pad_to_stride(bgr.astype(np.float32) - MEAN_BGR)
-        blob = np.ascontiguousarray(centred.transpose(2, 0, 1)[np.newaxis])
+        # The padding is the neutral input (0, the mean) rather than black.
+        h, w = bgr.shape[:2]
+        ph, pw = padded_side(h, STRIDE_MULTIPLE), padded_side(w, STRIDE_MULTIPLE)
+        blob = planar_blob(bgr, ph, pw, shift=[-m for m in MEAN_BGR])
         outputs = self.session.run(self._output_names, {self._input_name: blob})
         raw = dict(zip(self._output_names, outputs, strict=True))
-        return decode(raw["loc"], raw["conf"], centred.shape[0], centred.shape[1], threshold)
+        return decode(raw["loc"], raw["conf"], ph, pw, threshold)

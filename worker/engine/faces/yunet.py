@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import onnxruntime as ort
 
-from worker.engine.face_yunet import decode, pad_to_stride
+from worker.engine.blob import padded_side, planar_blob
+from worker.engine.face_yunet import STRIDE_MULTIPLE, decode
 
 
 class YuNetRunner:
@@ -21,8 +22,8 @@ class YuNetRunner:
         self._output_names = [o.name for o in session.get_outputs()]
 
     def __call__(self, bgr: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray]:
-        padded = pad_to_stride(bgr)
-        blob = np.ascontiguousarray(padded.transpose(2, 0, 1)[np.newaxis], dtype=np.float32)
-        raw = self.session.run(self._output_names, {self._input_name: blob})
+        h, w = bgr.shape[:2]
+        ph, pw = padded_side(h, STRIDE_MULTIPLE), padded_side(w, STRIDE_MULTIPLE)
+        raw = self.session.run(self._output_names, {self._input_name: planar_blob(bgr, ph, pw)})
         outputs = dict(zip(self._output_names, raw, strict=True))
-        return decode(outputs, padded.shape[0], padded.shape[1], threshold)
+        return decode(outputs, ph, pw, threshold)

@@ -16,6 +16,8 @@ import cv2
 import numpy as np
 import onnxruntime as ort
 
+from worker.engine.blob import planar_blob
+
 STRIDE = 32  # the network's input sides must be multiples of this
 
 
@@ -30,8 +32,7 @@ class DBParams:
 
 def normalise(bgr: np.ndarray) -> np.ndarray:
     """(H, W, 3) uint8 BGR -> (1, 3, H, W) float32 in [-1, 1] (PaddleOCR det: mean 0.5, std 0.5)."""
-    x = bgr.astype(np.float32) * (2.0 / 255.0) - 1.0
-    return np.ascontiguousarray(x.transpose(2, 0, 1)[np.newaxis])
+    return planar_blob(bgr, scale=2.0 / 255.0, shift=-1.0)
 
 
 def boxes_from_probability(prob: np.ndarray, params: DBParams) -> tuple[np.ndarray, np.ndarray]:
