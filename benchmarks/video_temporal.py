@@ -14,6 +14,11 @@ Configurations per target: every frame (cadence 1, the honest baseline), the vid
 without tracking (hold 0, lead 0). All with the video detection preset (VEIL_VIDEO_DETECTION_PRESET).
 
     .venv/bin/python -m benchmarks.video_temporal [--images 10] [--plate-images 10] [--face-cadence 3]
+        [--size 1920x1080]
+
+`--size` renders the pan at another frame size (the same window of each image, scaled): at 1920x1080 the
+plate network's whole-frame passes run shrunk (0.5x and 0.67x), so region looks are checked at their own
+scale there.
 """
 
 from __future__ import annotations
@@ -33,7 +38,7 @@ from benchmarks.video_common import DATA, engine_missing, open_encoder, require,
 
 DATASET = DATA / "wider_face_val_street"
 PLATES = DATA / "openalpr_plates"
-W, H, FPS, SECONDS_PER_IMAGE = 960, 540, 25, 1
+SIZE, FPS, SECONDS_PER_IMAGE = (960, 540), 25, 1
 MIN_FACE_PX = 16
 MIN_PLATE_PX = 10
 COVERED = 0.80
@@ -61,11 +66,12 @@ def pick_images(n: int, dataset: Path = DATASET, category: str = "face",
     return [(dataset / "images" / img["file_name"], np.array(faces[img["id"]], np.float32)) for img in chosen]
 
 
-def pan_zoom(img: Any, boxes_xywh: np.ndarray, frames: int,
-             min_px: float = MIN_FACE_PX) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+def pan_zoom(img: Any, boxes_xywh: np.ndarray, frames: int, min_px: float = MIN_FACE_PX,
+             size: tuple[int, int] = SIZE) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """Yield (frame, true boxes xyxy) for a window panning left->right, bottom->top, zooming in 1x -> 1.4x."""
     import cv2
 
+    W, H = size  # noqa: N806
     ih, iw = img.shape[:2]
     cw_max = min(iw, ih * W / H)
     for i in range(frames):
@@ -85,17 +91,19 @@ def pan_zoom(img: Any, boxes_xywh: np.ndarray, frames: int,
         yield frame, xyxy[keep]
 
 
-def build_video(images: list[tuple[Path, np.ndarray]], dst: Path, min_px: float = MIN_FACE_PX) -> list[np.ndarray]:
+def build_video(images: list[tuple[Path, np.ndarray]], dst: Path, min_px: float = MIN_FACE_PX,
+                size: tuple[int, int] = SIZE) -> list[np.ndarray]:
     import av
     import cv2
 
+    W, H = size  # noqa: N806
     truth: list[np.ndarray] = []
     rate = Fraction(FPS)
     with av.open(str(dst), "w") as out:
         enc = open_encoder(out, W, H, rate, 18, "fast")
         for path, boxes in images:
             img = cv2.imread(str(path), cv2.IMREAD_COLOR)
-            for frame, true in pan_zoom(img, boxes, FPS * SECONDS_PER_IMAGE, min_px):
+            for frame, true in pan_zoom(img, boxes, FPS * SECONDS_PER_IMAGE, min_px, size):
                 vf = av.VideoFrame.from_ndarray(frame, format="bgr24")
                 vf.pts, vf.time_base = len(truth), 1 / rate
                 for p in enc.encode(vf):
@@ -127,9 +135,10 @@ def coverage(src: Path, out: Path, truth: list[np.ndarray]) -> list[list[tuple[f
 
 
 def run_configs(engine: Any, work: Path, target: str, images: list[tuple[Path, np.ndarray]], min_px: float,
-                cadence: int) -> tuple[list[np.ndarray], list[tuple[str, Any, list[list[tuple[float, float]]]]]]:
+                cadence: int, size: tuple[int, int] = SIZE
+                ) -> tuple[list[np.ndarray], list[tuple[str, Any, list[list[tuple[float, float]]]]]]:
     src = work / f"panzoom-{target}.mp4"
-    truth = build_video(images, src, min_px)
+    truth = build_video(images, src, min_px, size)
     rows = []
     configs = [(f"every frame, tracking (8, {max(4, cadence - 1)})", 8, 4, 1),
                (f"cadence {cadence}, tracking", 8, 4, cadence), ("every frame, no tracking", 0, 0, 1)]
@@ -144,9 +153,10 @@ def run_configs(engine: Any, work: Path, target: str, images: list[tuple[Path, n
 
 
 def report(target: str, min_px: float, images: int, truth: list[np.ndarray],
-           rows: list[tuple[str, Any, list[list[tuple[float, float]]]]]) -> None:
-    print(f"{target}s: images: {images}  frames: {len(truth)} ({W}x{H}, {FPS} fps, {FPS * SECONDS_PER_IMAGE} per "
-          f"image)  {target}s >= {min_px:g} px scored: {sum(len(t) for t in truth)} box-frames in "
+           rows: list[tuple[str, Any, list[list[tuple[float, float]]]]], size: tuple[int, int] = SIZE) -> None:
+    print(f"{target}s: images: {images}  frames: {len(truth)} ({size[0]}x{size[1]}, {FPS} fps, "
+          f"{FPS * SECONDS_PER_IMAGE} per image)  {target}s >= {min_px:g} px scored: "
+          f"{sum(len(t) for t in truth)} box-frames in "
           f"{sum(1 for t in truth if len(t))} frames")
     print(f"{'config':<32}{'detected':>10}{'mean cov':>9}{'frames<80%':>11}{'boxes<80%':>12}"
           + "".join(f"{band:>11}" for band in BAND_LABELS))
@@ -176,7 +186,10 @@ def main() -> None:
     parser.add_argument("--plate-images", type=int, default=10, help="0: faces only")
     parser.add_argument("--face-cadence", type=int, default=settings.video_face_cadence)
     parser.add_argument("--plate-cadence", type=int, default=settings.video_plate_cadence)
+    parser.add_argument("--size", default=f"{SIZE[0]}x{SIZE[1]}", help="frame size WxH of the rendered pans")
     args = parser.parse_args()
+    width, height = (int(v) for v in args.size.lower().split("x"))
+    size = (width, height)
     require(DATASET / "dev.json")
     if (why := engine_missing()):
         raise SystemExit(why)
@@ -188,16 +201,16 @@ def main() -> None:
     try:
         faces = pick_images(args.images)
         results.append(("face", MIN_FACE_PX, len(faces), *run_configs(engine, work, "face", faces, MIN_FACE_PX,
-                                                                      args.face_cadence)))
+                                                                      args.face_cadence, size)))
         if args.plate_images and (PLATES / "dev.json").exists():
             plates = pick_images(args.plate_images, PLATES, "plate", MIN_PLATE_PX)
             results.append(("plate", MIN_PLATE_PX, len(plates),
-                            *run_configs(engine, work, "plate", plates, MIN_PLATE_PX, args.plate_cadence)))
+                            *run_configs(engine, work, "plate", plates, MIN_PLATE_PX, args.plate_cadence, size)))
     finally:
         shutil.rmtree(work, ignore_errors=True)
     print(f"preset: {settings.video_detection_preset} (VEIL_VIDEO_DETECTION_PRESET)")
     for target, min_px, n, truth, rows in results:
-        report(target, min_px, n, truth, rows)
+        report(target, min_px, n, truth, rows, size)
     print("detected: share of frames the detector saw whole (the cadence) + share it saw only around the tracks"
           " that asked for the frame")
     print("mean cov: per-frame mean coverage, averaged over frames "
