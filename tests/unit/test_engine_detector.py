@@ -11,7 +11,7 @@ from engine_fixtures import ASTRONAUT_FACE, astronaut_bgr
 
 from worker.engine.detections import Detections, nms
 from worker.engine.errors import EngineError
-from worker.engine.face_yunet import DEFAULT_SCORE_THRESHOLD, YuNetDetector, pad_to_stride
+from worker.engine.face_yunet import DEFAULT_SCORE_THRESHOLD, YuNetDetector
 from worker.engine.model_files import MODELS_DIR
 from worker.engine.registry import ModelRegistry, default_manifest
 
@@ -109,13 +109,6 @@ def test_a_given_session_is_used_and_identity_still_comes_from_the_manifest(dete
     # No file is read: the caller's session (a registry's, in benchmarks) is the model.
     other = YuNetDetector(registry=registry_in(Path("/nonexistent")), session=detector.session)
     assert other.session is detector.session and (other.name, other.sha256) == ("yunet_n", YUNET_N.sha256)
-
-
-def test_pad_to_stride_pads_bottom_right_only() -> None:
-    image = np.ones((33, 64, 3), np.uint8)
-    padded = pad_to_stride(image)
-    assert padded.shape == (64, 64, 3)
-    assert padded[:33].all() and not padded[33:].any()
 
 
 def test_nms_keeps_the_best_of_overlapping_boxes() -> None:

@@ -6,7 +6,7 @@ import numpy as np
 import onnxruntime as ort
 
 from shared.settings import Settings
-from worker.engine.blob import padded_side, planar_blob
+from worker.engine.blob import planar_blob
 from worker.engine.detections import Detections, nms
 from worker.engine.detector import has_pixels
 from worker.engine.onnx_session import active_provider
@@ -22,15 +22,6 @@ STRIDE_MULTIPLE = 32  # the input sides every head must tile
 DEFAULT_SCORE_THRESHOLD = 0.6
 DEFAULT_NMS_THRESHOLD = 0.3
 DEFAULT_MODEL = "yunet_n"
-
-
-def pad_to_stride(bgr: np.ndarray, multiple: int = STRIDE_MULTIPLE) -> np.ndarray:
-    """Zero-pad bottom/right so every stride divides the input; resizing would lose small faces."""
-    h, w = bgr.shape[:2]
-    ph, pw = -h % multiple, -w % multiple
-    if ph == 0 and pw == 0:
-        return bgr
-    return np.pad(bgr, ((0, ph), (0, pw), (0, 0)))
 
 
 def decode(
@@ -111,11 +102,13 @@ class YuNetDetector:
         if not has_pixels(bgr):
             return Detections.empty()
         h, w = bgr.shape[:2]
-        ph, pw = padded_side(h, STRIDE_MULTIPLE), padded_side(w, STRIDE_MULTIPLE)
-        raw = self.session.run(self._output_names, {self._input_name: planar_blob(bgr, ph, pw)})
+        # Zero-padded bottom and right so every stride divides the input; resizing would lose small faces.
+        blob = planar_blob(bgr, multiple=STRIDE_MULTIPLE)
+        _, _, padded_h, padded_w = blob.shape
+        raw = self.session.run(self._output_names, {self._input_name: blob})
         outputs = dict(zip(self._output_names, raw, strict=True))
         threshold = self.score_threshold if score_threshold is None else score_threshold
-        boxes, scores = decode(outputs, ph, pw, threshold)
+        boxes, scores = decode(outputs, padded_h, padded_w, threshold)
         np.clip(boxes[:, 0::2], 0, w, out=boxes[:, 0::2])
         np.clip(boxes[:, 1::2], 0, h, out=boxes[:, 1::2])
         # A box predicted wholly inside the zero padding collapses to nothing once clipped.

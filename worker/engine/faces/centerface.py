@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 import onnxruntime as ort
 
-from worker.engine.blob import padded_side, planar_blob
+from worker.engine.blob import planar_blob
 from worker.engine.face_yunet import STRIDE_MULTIPLE
 
 STRIDE = 4
@@ -50,7 +50,6 @@ class CenterFaceRunner:
         self._input_name = session.get_inputs()[0].name
 
     def __call__(self, bgr: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray]:
-        h, w = bgr.shape[:2]
-        blob = planar_blob(bgr, padded_side(h, STRIDE_MULTIPLE), padded_side(w, STRIDE_MULTIPLE), rgb=True)
+        blob = planar_blob(bgr, multiple=STRIDE_MULTIPLE, rgb=True)
         heatmap, scale, offset = self.session.run(list(OUTPUTS), {self._input_name: blob})
         return decode(heatmap, scale, offset, threshold)

@@ -14,7 +14,7 @@ from functools import lru_cache
 import numpy as np
 import onnxruntime as ort
 
-from worker.engine.blob import padded_side, planar_blob
+from worker.engine.blob import planar_blob
 from worker.engine.face_yunet import STRIDE_MULTIPLE
 
 MEAN_BGR = (104.0, 117.0, 127.0)
@@ -64,9 +64,8 @@ class RetinaFaceRunner:
 
     def __call__(self, bgr: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray]:
         # The padding is the neutral input (0, the mean) rather than black.
-        h, w = bgr.shape[:2]
-        ph, pw = padded_side(h, STRIDE_MULTIPLE), padded_side(w, STRIDE_MULTIPLE)
-        blob = planar_blob(bgr, ph, pw, shift=[-m for m in MEAN_BGR])
+        blob = planar_blob(bgr, multiple=STRIDE_MULTIPLE, shift=[-m for m in MEAN_BGR])
+        _, _, padded_h, padded_w = blob.shape
         outputs = self.session.run(self._output_names, {self._input_name: blob})
         raw = dict(zip(self._output_names, outputs, strict=True))
-        return decode(raw["loc"], raw["conf"], ph, pw, threshold)
+        return decode(raw["loc"], raw["conf"], padded_h, padded_w, threshold)

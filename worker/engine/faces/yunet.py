@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import onnxruntime as ort
 
-from worker.engine.blob import padded_side, planar_blob
+from worker.engine.blob import planar_blob
 from worker.engine.face_yunet import STRIDE_MULTIPLE, decode
 
 
@@ -22,8 +22,8 @@ class YuNetRunner:
         self._output_names = [o.name for o in session.get_outputs()]
 
     def __call__(self, bgr: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray]:
-        h, w = bgr.shape[:2]
-        ph, pw = padded_side(h, STRIDE_MULTIPLE), padded_side(w, STRIDE_MULTIPLE)
-        raw = self.session.run(self._output_names, {self._input_name: planar_blob(bgr, ph, pw)})
+        blob = planar_blob(bgr, multiple=STRIDE_MULTIPLE)
+        _, _, padded_h, padded_w = blob.shape
+        raw = self.session.run(self._output_names, {self._input_name: blob})
         outputs = dict(zip(self._output_names, raw, strict=True))
-        return decode(outputs, ph, pw, threshold)
+        return decode(outputs, padded_h, padded_w, threshold)

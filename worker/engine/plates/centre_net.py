@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 import onnxruntime as ort
 
-from worker.engine.blob import padded_side, planar_blob
+from worker.engine.blob import planar_blob
 from worker.engine.detections import Detections, nms
 from worker.engine.detector import has_pixels
 
@@ -26,7 +26,7 @@ def to_input(bgr: np.ndarray, scale: float) -> np.ndarray:
     nh, nw = max(int(round(h * scale)), 1), max(int(round(w * scale)), 1)
     interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
     resized = bgr if (nh, nw) == (h, w) else cv2.resize(bgr, (nw, nh), interpolation=interp)
-    return planar_blob(resized, padded_side(nh, MULTIPLE), padded_side(nw, MULTIPLE), scale=1 / 127.5, shift=-1.0)
+    return planar_blob(resized, multiple=MULTIPLE, scale=1 / 127.5, shift=-1.0)
 
 
 def decode(peaks: np.ndarray, box: np.ndarray, threshold: float, scale: float) -> tuple[np.ndarray, np.ndarray]:
