@@ -30,10 +30,6 @@ VIDEOS = DATA / "videos"
 CLIP_CACHE = Path("/tmp/veil-bench-clips")
 DASHCAM = ("udacity_carnd_test_video.mp4", "udacity_solidWhiteRight.mp4")
 
-# Veil's benchmarked encoder settings; the I/O baseline uses the same.
-CRF = 20
-PRESET = "veryfast"
-
 
 def require(path: Path) -> Path:
     if not path.exists():
@@ -61,9 +57,24 @@ def probe_frames(path: Path) -> tuple[int, int, int, float]:
 
 
 def open_encoder(out: Any, width: int, height: int, rate: Fraction, crf: int, preset: str) -> Any:
+    """The encoder that renders test clips (derived and temporal ones): kept as it was, so that the clips, and the
+    detections on them, stay comparable between versions of Veil's own encoder."""
     stream = out.add_stream("libx264", rate=rate)
     stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
     stream.options = {"crf": str(crf), "preset": preset}
+    return stream
+
+
+def engine_encoder(out: Any, width: int, height: int, rate: Fraction) -> Any:
+    """An encoder set up as Veil's (the service's crf, preset and x264 params, frame threads): the I/O baseline."""
+    from shared.settings import Settings
+    from worker.engine.video.output import ENCODER_THREADS, encoder_options
+
+    settings = Settings()
+    stream = out.add_stream("libx264", rate=rate)
+    stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+    stream.options = encoder_options(settings.video_crf, settings.video_preset, settings.video_encoder_params)
+    stream.codec_context.thread_type = ENCODER_THREADS
     return stream
 
 
@@ -155,7 +166,7 @@ def io_limit(src: Path, dst: Path) -> tuple[int, float]:
         s = c.streams.video[0]
         s.thread_type = "AUTO"
         rate = s.average_rate or Fraction(25)
-        enc = open_encoder(out, s.codec_context.width, s.codec_context.height, rate, CRF, PRESET)
+        enc = engine_encoder(out, s.codec_context.width, s.codec_context.height, rate)
         for frame in c.decode(s):
             encode_bgr(enc, out, frame.to_ndarray(format="bgr24"), n, rate)
             n += 1
@@ -200,7 +211,8 @@ def veil_options(mask: str, hold: int, lead: int, *, targets: tuple[str, ...] = 
     thresholds = {"face": settings.video_face_threshold} if "face" in targets else {}
     what = AnonymizeOptions(targets=targets, preset=preset or settings.video_detection_preset, mask=MaskStyle(mask),
                             threshold_by_target=thresholds)
-    return VideoOptions(face=what, crf=CRF, preset=PRESET, track_hold_frames=hold, track_lead_frames=lead,
+    return VideoOptions(face=what, crf=settings.video_crf, preset=settings.video_preset,
+                        encoder_params=settings.video_encoder_params, track_hold_frames=hold, track_lead_frames=lead,
                         cadence={**defaults, **(cadence or {})})
 
 

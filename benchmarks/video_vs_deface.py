@@ -5,10 +5,10 @@ each looped to >= 30 s and scaled to 1920x1080 (derived clips cached in /tmp/vei
 deface (its defaults, `--keep-audio`, its own virtual environment in ~/.cache/veil-bench, installed from PyPI on
 first use), Veil's video defaults (VEIL_VIDEO_DETECTION_PRESET, VEIL_VIDEO_FACE_THRESHOLD, the cadences, blur,
 tracking) in a fresh interpreter with faces only (deface's job) and with faces and plates, and decode+encode
-alone with PyAV (libx264 crf 20 veryfast, no detection). fps = decoded input frames / wall seconds of the whole
-command. `--every-frame` adds Veil with cadence 1 (detection on every frame, the honest baseline). `--repeat N`
-runs every command N times, interleaved round by round, and reports the median of each: the ratio of single
-runs moved by +-20 % on the shared 2-core machine, deface's own fps as much as Veil's.
+alone with PyAV (libx264 with Veil's encoder settings, no detection). fps = decoded input frames / wall seconds
+of the whole command. `--every-frame` adds Veil with cadence 1 (detection on every frame, the honest baseline).
+`--repeat N` runs every command N times, interleaved round by round, and reports the median of each: the ratio
+of single runs moved by +-20 % on the shared 2-core machine, deface's own fps as much as Veil's.
 
     .venv/bin/python -m benchmarks.video_vs_deface [--variants orig,loop30,1080p] [--skip-deface] [--every-frame]
         [--repeat 3]
@@ -136,7 +136,8 @@ def main() -> None:
     print(f"cores: {os.cpu_count()}  rounds: {max(1, args.repeat)} (medians)  "
           f"deface {DEFACE_VERSION} (defaults, --keep-audio)  Veil: preset "
           f"{settings.video_detection_preset}, face threshold {settings.video_face_threshold}, cadence faces "
-          f"{settings.video_face_cadence} plates {settings.video_plate_cadence}, blur, hold 8, crf 20 veryfast")
+          f"{settings.video_face_cadence} plates {settings.video_plate_cadence}, blur, hold 8, crf "
+          f"{settings.video_crf} {settings.video_preset} {settings.video_encoder_params}")
     print(f"{'clip':<30}{'size':>10}{'frames':>7}  {'veil config':<26}{'deface':>7}{'veil':>7}{'veil*':>7}{'I/O':>7}"
           f"{'detected':>21}{'veil/deface':>12}{'veil/IO':>8}  target")
     ok: dict[str, bool] = {}

@@ -53,7 +53,8 @@ def anonymize_files(sources: list[Path], out_dir: Path, options: AnonymizeOption
             try:
                 if _is_video(source):
                     video_opts = video or VideoOptions(face=options, crf=settings.video_crf,
-                                                       preset=settings.video_preset)
+                                                       preset=settings.video_preset,
+                                                       encoder_params=settings.video_encoder_params)
                     outcomes.append(_video(anonymizer, source, tmp, out_dir, video_opts, settings, taken, progress))
                 else:
                     result = anonymizer.run(source, tmp, options, max_pixels=settings.max_image_pixels,

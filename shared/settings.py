@@ -60,6 +60,12 @@ class Settings(BaseSettings):
     max_video_height: int = Field(4320, gt=0)
     video_crf: int = Field(20, ge=0, le=51, description="x264/x265 constant rate factor of the output.")
     video_preset: str = Field("veryfast", description="x264/x265 speed preset of the output.")
+    # Diamond motion search instead of veryfast's hexagon: on the two dashcam clips and the street clip of the
+    # shared data, x264 used 3-13 % less CPU for files within 1 % of the size and PSNR within 0.03 dB.
+    video_encoder_params: str = Field(
+        "me=dia", pattern=r"^([a-z0-9_-]+=[^:=]+(:[a-z0-9_-]+=[^:=]+)*)?$",
+        description="x264 options applied over the preset, key=value joined by ':' (empty: the preset alone).",
+    )
     video_detection_preset: Literal["fast", "balanced", "thorough"] = Field(
         "fast", description="Detection preset of video jobs that name none (photos: default_preset)."
     )

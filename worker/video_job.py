@@ -68,6 +68,7 @@ def video_options(options: JobOptions, settings: Settings) -> VideoOptions:
         thresholds["face"] = settings.video_face_threshold
     what = replace(what, preset=options.preset or settings.video_detection_preset, threshold_by_target=thresholds)
     return VideoOptions(face=what, crf=settings.video_crf, preset=settings.video_preset,
+                        encoder_params=settings.video_encoder_params,
                         cadence={"face": settings.video_face_cadence, "plate": settings.video_plate_cadence})
 
 

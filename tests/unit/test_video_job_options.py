@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import pytest
+from pydantic import ValidationError
+
 from shared.job_options import JobOptions
 from shared.settings import Settings
 from worker.video_job import video_options
@@ -23,3 +26,20 @@ def test_a_job_naming_its_preset_and_threshold_keeps_them() -> None:
     options = video_options(JobOptions(preset="thorough", threshold={"face": 0.7}), settings)
     assert options.face.preset == "thorough" and options.face.threshold_by_target["face"] == 0.7
 
+
+
+def test_the_encoder_settings_reach_the_options() -> None:
+    settings = Settings(video_crf=23, video_preset="faster", video_encoder_params="me=umh:subme=4")
+    options = video_options(JobOptions(), settings)
+    assert (options.crf, options.preset, options.encoder_params) == (23, "faster", "me=umh:subme=4")
+
+
+@pytest.mark.parametrize("params", ["", "me=dia", "me=dia:weightp=0", "rc-lookahead=5"])
+def test_encoder_params_take_key_value_pairs(params: str) -> None:
+    assert Settings(video_encoder_params=params).video_encoder_params == params
+
+
+@pytest.mark.parametrize("params", ["me dia", "=dia", "me=", "me=dia:", "me=dia::subme=1", "me=dia=hex"])
+def test_malformed_encoder_params_are_refused_at_start(params: str) -> None:
+    with pytest.raises(ValidationError, match="video_encoder_params"):
+        Settings(video_encoder_params=params)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from fractions import Fraction
 from pathlib import Path
 
@@ -214,6 +215,28 @@ def test_unmasked_pixels_reach_the_encoder_as_decoded(anonymizer: VideoAnonymize
         after = [f.to_ndarray() for f in b.decode(video=0)]
     assert len(before) == len(after) == 6
     assert all(np.array_equal(x, y) for x, y in zip(before, after, strict=True))
+
+
+def x264_options(path: Path) -> dict[str, str]:
+    """The settings x264 wrote into the stream (its SEI text: "... options: cabac=1 ref=1 ...")."""
+    found = re.search(rb"x264 - core .*? - options: ([ -~]+)", path.read_bytes())
+    assert found, "no x264 settings in the stream"
+    return dict(item.split("=", 1) for item in found.group(1).decode().split() if "=" in item)
+
+
+@pytest.mark.parametrize(("params", "search"), [("", "hex"), ("me=dia", "dia"), ("me=umh:subme=4", "umh")])
+def test_the_encoder_runs_the_preset_with_the_params_over_it(
+    anonymizer: VideoAnonymizer, tmp_path: Path, params: str, search: str
+) -> None:
+    src = make_clip(tmp_path / "in.mp4", frames=6)
+    dst = tmp_path / "out.mp4"
+    anonymizer.run(src, dst, VideoOptions(AnonymizeOptions(), crf=23, preset="veryfast", encoder_params=params),
+                   limits=LIMITS)
+    written = x264_options(dst)
+    assert written["me"] == search
+    assert written["subme"] == ("4" if "subme" in params else "2")  # veryfast's, unless the params name one
+    assert written["crf"].startswith("23")
+    assert written["sliced_threads"] == "0"  # frame threads, not PyAV's default slice threads
 
 
 def plate_clip_frame(index: int, width: int, height: int) -> np.ndarray:

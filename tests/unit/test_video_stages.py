@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
-from worker.engine.video.stages import Frame, from_decoder, video_frame
+from worker.engine.video.stages import MAX_QUEUE_DEPTH, MIN_QUEUE_DEPTH, Frame, from_decoder, queue_depth, video_frame
 
 
 @pytest.mark.parametrize("size", [(64, 48), (33, 17)])  # odd sizes are encoded 4:4:4
@@ -61,3 +61,10 @@ def test_bgr_of_an_i420_frame_and_of_a_crop_agree() -> None:
     assert np.array_equal(whole, cv2.cvtColor(frame.image, cv2.COLOR_YUV2BGR_I420))
     # A crop on even coordinates converts to exactly that part of the whole frame.
     assert np.array_equal(frame.bgr_crop(32, 16, 96, 48), whole[16:48, 32:96])
+
+
+@pytest.mark.parametrize(("size", "depth"), [((160, 120), MAX_QUEUE_DEPTH), ((1920, 1080), 8), ((3840, 2160), 4),
+                                             ((7680, 4320), MIN_QUEUE_DEPTH)])
+def test_queues_hold_fewer_large_frames(size: tuple[int, int], depth: int) -> None:
+    # A budget of memory per queue, not of frames: 8 slots of 8K BGR frames would hold 800 MB each.
+    assert queue_depth(*size) == depth

@@ -19,6 +19,15 @@ OUTPUT_CODEC = "h264"
 PIX_FMT_EVEN = "yuv420p"
 PIX_FMT_ODD = "yuv444p"
 COPY_TYPES = ("audio", "subtitle", "data")
+ENCODER_THREADS = "FRAME"
+
+
+def encoder_options(crf: int, preset: str, params: str = "") -> dict[str, str]:
+    """libx264's options: rate factor and preset, plus `params` ("key=value:...") applied over the preset."""
+    options = {"crf": str(crf), "preset": preset}
+    if params:
+        options["x264-params"] = params
+    return options
 
 
 class VideoOutput:
@@ -36,12 +45,13 @@ class VideoOutput:
         rotation: int,
         crf: int,
         preset: str,
+        encoder_params: str = "",
     ) -> None:
         muxer, self.container_name = OUTPUT_CONTAINERS[in_format]
         options = {"movflags": "+faststart"} if muxer in ("mp4", "mov") else {}
         self.container: av.container.OutputContainer = av.open(str(dst), mode="w", format=muxer, options=options)
         try:
-            self.stream = self._add_video(src_stream, rate, rotation, crf, preset)
+            self.stream = self._add_video(src_stream, rate, rotation, encoder_options(crf, preset, encoder_params))
             self.copies: dict[int, av.stream.Stream] = {}
             self.copied_types: list[str] = []
             for s in copy_streams:
@@ -65,13 +75,15 @@ class VideoOutput:
             raise
 
     def _add_video(
-        self, src: av.video.stream.VideoStream, rate: Fraction | None, rotation: int, crf: int, preset: str
+        self, src: av.video.stream.VideoStream, rate: Fraction | None, rotation: int, options: dict[str, str]
     ) -> av.video.stream.VideoStream:
         ctx = src.codec_context
-        out = self.container.add_stream(
-            "libx264", rate=rate or Fraction(30), options={"crf": str(crf), "preset": preset}
-        )
+        out = self.container.add_stream("libx264", rate=rate or Fraction(30), options=options)
         out.width, out.height = ctx.width, ctx.height
+        # PyAV opens encoders with slice threads, which x264 runs as one frame cut in slices: a sync per frame
+        # and a little worse compression. Frame threads encode several frames at once. On the 960x540 clip,
+        # encoding alone: 1.60 s against 1.88 s on two cores, 4 % less CPU and a 0.9 % smaller file.
+        out.codec_context.thread_type = ENCODER_THREADS
         out.pix_fmt = PIX_FMT_ODD if ctx.width % 2 or ctx.height % 2 else PIX_FMT_EVEN
         # The input's own clock: every frame keeps its pts, so variable frame rate and gaps survive.
         if src.time_base:

@@ -51,6 +51,7 @@ class VideoOptions:
     face: AnonymizeOptions  # what to detect and mask: every target, not only faces (the name predates plates)
     crf: int = 20
     preset: str = "veryfast"
+    encoder_params: str = ""  # x264 options over the preset ("key=value:key=value")
     drop_other_streams: bool = False
     track_hold_frames: int = 8
     track_lead_frames: int = 4
@@ -134,6 +135,7 @@ class VideoAnonymizer:
                 rotation=info.rotation,
                 crf=options.crf,
                 preset=options.preset,
+                encoder_params=options.encoder_params,
             )
             stages = Stages(
                 inp, vstream, others, out, max_frames=limits.max_frames, max_duration_s=limits.max_duration_s
