@@ -276,11 +276,13 @@ def _veil_main(argv: list[str]) -> None:
                 samples.append((time.perf_counter() - t0, rss_kib()))
         threading.Thread(target=sample, daemon=True).start()
     from worker.engine.video import VideoAnonymizer
+    from worker.startup_heap import freeze_startup_heap
 
     cadence = {k: v for k, v in (("face", args.face_cadence), ("plate", args.plate_cadence)) if v is not None}
     options = veil_options(args.mask, args.hold, args.lead, targets=tuple(args.targets.split(",")),
                            preset=args.preset, cadence=cadence)
     engine = VideoAnonymizer(veil_engines())
+    freeze_startup_heap()  # as the CLI does
     t_run = time.perf_counter()
     r = engine.run(args.src, args.dst, options, limits=veil_limits(), progress=None)
     run_s = time.perf_counter() - t_run

@@ -166,6 +166,7 @@ def anonymize(
     from cli.anonymize_files import anonymize_files
     from shared.job_options import JobOptions
     from worker.image_job import engine_options
+    from worker.startup_heap import freeze_startup_heap
     from worker.video_job import video_options
 
     try:
@@ -176,6 +177,7 @@ def anonymize(
         console.print(f"[red]invalid option:[/] {exc.errors()[0]['loc']}: {exc.errors()[0]['msg']}")
         raise typer.Exit(2) from None
     settings = get_settings()
+    freeze_startup_heap()
     # Videos get what a video job with these options gets from the service: its preset, threshold and cadence.
     outcomes = anonymize_files(photos, out, engine_options(options), settings,
                                video=video_options(options, settings))

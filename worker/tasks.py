@@ -23,6 +23,7 @@ from worker.job_steps import JobRunner, Outcome
 from worker.metrics import WorkerMetrics, finished_video_fps
 from worker.publisher import Publisher
 from worker.reaper import reap_and_publish
+from worker.startup_heap import freeze_startup_heap
 from worker.video_job import run_video_job
 from worker.webhook_delivery import deliver
 
@@ -48,6 +49,7 @@ def register_tasks(app: Celery, settings: Settings) -> ProcessLocal:
         except ModelUnusable as exc:
             ctx.model_unusable(exc)
             metrics.set_models_unusable(ctx.unusable_models)
+        freeze_startup_heap()
 
     @task_prerun.connect(weak=False)
     def _fresh_log_context(**_: object) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from pathlib import Path
 
 import pytest
@@ -39,6 +40,8 @@ def test_video_gets_the_service_video_defaults(tmp_path: Path, seen: list[VideoO
     assert options.cadence == {"face": settings.video_face_cadence, "plate": settings.video_plate_cadence}
     assert options.face.threshold_by_target["face"] == settings.video_face_threshold
     assert (options.crf, options.preset) == (settings.video_crf, settings.video_preset)
+    assert options.encoder_params == settings.video_encoder_params
+    assert gc.get_freeze_count() > 0  # the command froze its start-up heap before the work
 
 
 def test_a_named_preset_still_wins(tmp_path: Path, seen: list[VideoOptions]) -> None:
