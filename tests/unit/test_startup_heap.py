@@ -15,8 +15,7 @@ def test_objects_alive_at_start_are_frozen_and_later_ones_are_not() -> None:
     gc.unfreeze()
     before: list[object] = []
     assert tracked(before)
-    frozen = freeze_startup_heap()
-    assert frozen > 0 and gc.get_freeze_count() == frozen
+    assert freeze_startup_heap() > 0  # (the count then falls as frozen temporaries are freed)
     assert not tracked(before)  # in the permanent generation, which collections skip
     after: list[object] = []
     assert tracked(after)
