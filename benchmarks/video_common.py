@@ -68,13 +68,10 @@ def open_encoder(out: Any, width: int, height: int, rate: Fraction, crf: int, pr
 def engine_encoder(out: Any, width: int, height: int, rate: Fraction) -> Any:
     """An encoder set up as Veil's (the service's crf, preset and x264 params, frame threads): the I/O baseline."""
     from shared.settings import Settings
-    from worker.engine.video.output import ENCODER_THREADS, encoder_options
+    from worker.engine.video.output import add_h264_stream, encoder_fields
 
-    settings = Settings()
-    stream = out.add_stream("libx264", rate=rate)
+    stream = add_h264_stream(out, rate, **encoder_fields(Settings()))
     stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
-    stream.options = encoder_options(settings.video_crf, settings.video_preset, settings.video_encoder_params)
-    stream.codec_context.thread_type = ENCODER_THREADS
     return stream
 
 
@@ -205,14 +202,14 @@ def veil_options(mask: str, hold: int, lead: int, *, targets: tuple[str, ...] = 
     from worker.engine.masking import MaskStyle
     from worker.engine.pipeline import AnonymizeOptions
     from worker.engine.video import VideoOptions
+    from worker.engine.video.output import encoder_fields
 
     settings = Settings()
     defaults = {"face": settings.video_face_cadence, "plate": settings.video_plate_cadence}
     thresholds = {"face": settings.video_face_threshold} if "face" in targets else {}
     what = AnonymizeOptions(targets=targets, preset=preset or settings.video_detection_preset, mask=MaskStyle(mask),
                             threshold_by_target=thresholds)
-    return VideoOptions(face=what, crf=settings.video_crf, preset=settings.video_preset,
-                        encoder_params=settings.video_encoder_params, track_hold_frames=hold, track_lead_frames=lead,
+    return VideoOptions(face=what, **encoder_fields(settings), track_hold_frames=hold, track_lead_frames=lead,
                         cadence={**defaults, **(cadence or {})})
 
 

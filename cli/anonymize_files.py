@@ -13,6 +13,7 @@ from worker.engine.errors import EngineError
 from worker.engine.image_io import extension
 from worker.engine.pipeline import AnonymizeOptions, ImageAnonymizer
 from worker.engine.video import VideoAnonymizer, VideoOptions, sniff_video_format
+from worker.engine.video.output import encoder_fields
 from worker.video_job import container_name, video_limits
 
 
@@ -52,9 +53,7 @@ def anonymize_files(sources: list[Path], out_dir: Path, options: AnonymizeOption
             tmp = out_dir / f".{source.stem}.partial"
             try:
                 if _is_video(source):
-                    video_opts = video or VideoOptions(face=options, crf=settings.video_crf,
-                                                       preset=settings.video_preset,
-                                                       encoder_params=settings.video_encoder_params)
+                    video_opts = video or VideoOptions(face=options, **encoder_fields(settings))
                     outcomes.append(_video(anonymizer, source, tmp, out_dir, video_opts, settings, taken, progress))
                 else:
                     result = anonymizer.run(source, tmp, options, max_pixels=settings.max_image_pixels,

@@ -29,6 +29,7 @@ from shared.timeutil import utcnow
 from shared.version import software_version
 from worker.context import WorkerContext
 from worker.engine.video import VideoCancelled, VideoLimits, VideoOptions, VideoResult, probe_video
+from worker.engine.video.output import encoder_fields
 from worker.image_job import engine_options
 from worker.job_steps import Outcome, attempt_failed, finish, start, store_output
 from worker.lease import LeaseKeeper
@@ -67,8 +68,7 @@ def video_options(options: JobOptions, settings: Settings) -> VideoOptions:
     if "face" in thresholds and thresholds["face"] is None and what.score_threshold is None:
         thresholds["face"] = settings.video_face_threshold
     what = replace(what, preset=options.preset or settings.video_detection_preset, threshold_by_target=thresholds)
-    return VideoOptions(face=what, crf=settings.video_crf, preset=settings.video_preset,
-                        encoder_params=settings.video_encoder_params,
+    return VideoOptions(face=what, **encoder_fields(settings),
                         cadence={"face": settings.video_face_cadence, "plate": settings.video_plate_cadence})
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fractions import Fraction
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import av
 import av.container
@@ -13,21 +14,38 @@ import av.video.stream
 from worker.engine.errors import STREAM_NOT_COPYABLE, EngineError
 from worker.engine.video.formats import OUTPUT_CONTAINERS
 
+if TYPE_CHECKING:
+    from shared.settings import Settings
+
 OUTPUT_CODEC = "h264"
 # libx264 4:2:0 needs even width and height. Rather than resize or pad (the output must keep the input's exact
 # resolution), odd-sized input is encoded 4:4:4, which x264 accepts at any size (High 4:4:4 profile).
 PIX_FMT_EVEN = "yuv420p"
 PIX_FMT_ODD = "yuv444p"
 COPY_TYPES = ("audio", "subtitle", "data")
-ENCODER_THREADS = "FRAME"
 
 
-def encoder_options(crf: int, preset: str, params: str = "") -> dict[str, str]:
-    """libx264's options: rate factor and preset, plus `params` ("key=value:...") applied over the preset."""
+def encoder_fields(settings: Settings) -> dict[str, Any]:
+    """The service's encoder settings as the keywords of VideoOptions and add_h264_stream (crf, preset and
+    encoder_params), so that jobs, the CLI and the benchmarks' I/O baseline read them in one place."""
+    return {"crf": settings.video_crf, "preset": settings.video_preset,
+            "encoder_params": settings.video_encoder_params}
+
+
+def add_h264_stream(
+    container: av.container.OutputContainer, rate: Fraction, *, crf: int, preset: str, encoder_params: str = ""
+) -> av.video.stream.VideoStream:
+    """A libx264 stream at this rate factor and preset, `encoder_params` ("key=value:...") applied over the
+    preset, encoding on frame threads."""
     options = {"crf": str(crf), "preset": preset}
-    if params:
-        options["x264-params"] = params
-    return options
+    if encoder_params:
+        options["x264-params"] = encoder_params
+    out = container.add_stream("libx264", rate=rate, options=options)
+    # PyAV opens encoders with slice threads, which x264 runs as one frame cut in slices: a sync per frame and a
+    # little worse compression. Frame threads encode several frames at once. On the 960x540 clip, encoding
+    # alone: 1.60 s against 1.88 s on two cores, 4 % less CPU and a 0.9 % smaller file.
+    out.codec_context.thread_type = "FRAME"
+    return out
 
 
 class VideoOutput:
@@ -51,7 +69,7 @@ class VideoOutput:
         options = {"movflags": "+faststart"} if muxer in ("mp4", "mov") else {}
         self.container: av.container.OutputContainer = av.open(str(dst), mode="w", format=muxer, options=options)
         try:
-            self.stream = self._add_video(src_stream, rate, rotation, encoder_options(crf, preset, encoder_params))
+            self.stream = self._add_video(src_stream, rate, rotation, crf, preset, encoder_params)
             self.copies: dict[int, av.stream.Stream] = {}
             self.copied_types: list[str] = []
             for s in copy_streams:
@@ -75,15 +93,13 @@ class VideoOutput:
             raise
 
     def _add_video(
-        self, src: av.video.stream.VideoStream, rate: Fraction | None, rotation: int, options: dict[str, str]
+        self, src: av.video.stream.VideoStream, rate: Fraction | None, rotation: int, crf: int, preset: str,
+        encoder_params: str,
     ) -> av.video.stream.VideoStream:
         ctx = src.codec_context
-        out = self.container.add_stream("libx264", rate=rate or Fraction(30), options=options)
+        out = add_h264_stream(self.container, rate or Fraction(30), crf=crf, preset=preset,
+                              encoder_params=encoder_params)
         out.width, out.height = ctx.width, ctx.height
-        # PyAV opens encoders with slice threads, which x264 runs as one frame cut in slices: a sync per frame
-        # and a little worse compression. Frame threads encode several frames at once. On the 960x540 clip,
-        # encoding alone: 1.60 s against 1.88 s on two cores, 4 % less CPU and a 0.9 % smaller file.
-        out.codec_context.thread_type = ENCODER_THREADS
         out.pix_fmt = PIX_FMT_ODD if ctx.width % 2 or ctx.height % 2 else PIX_FMT_EVEN
         # The input's own clock: every frame keeps its pts, so variable frame rate and gaps survive.
         if src.time_base:
