@@ -114,6 +114,16 @@ class Settings(BaseSettings):
         "take the cores a video's decoder and encoder need)."
     )
     ort_providers: list[str] = Field(default_factory=lambda: ["CUDAExecutionProvider", "CPUExecutionProvider"])
+    ort_cpu_models: list[str] = Field(
+        default_factory=lambda: ["plate_detector_v1", "plate_verifier_v1"],
+        description="Models that run on the CPU provider whatever VEIL_ORT_PROVIDERS prefers. The plate models "
+        "see a new input shape on most calls in a video (regions around tracks, a varying number of crops); on "
+        "an H200 with CUDA each such call took about a second (README, GPU).",
+    )
+    ort_cudnn_conv_algo_search: Literal["HEURISTIC", "EXHAUSTIVE", "DEFAULT"] = Field(
+        "HEURISTIC", description="How the CUDA provider picks each convolution's cuDNN algorithm for a new input "
+        "shape: EXHAUSTIVE times them all (ONNX Runtime's default), HEURISTIC asks cuDNN, DEFAULT takes the first."
+    )
     models_dir: Path | None = Field(
         None, description="Where `veil models pull` puts registry models; default: the user's cache (veil/models)."
     )

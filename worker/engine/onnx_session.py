@@ -10,7 +10,9 @@ import onnxruntime as ort
 
 log = logging.getLogger("veil.engine")
 
-DEFAULT_PROVIDERS = ("CUDAExecutionProvider", "CPUExecutionProvider")
+CUDA = "CUDAExecutionProvider"
+CPU = "CPUExecutionProvider"
+DEFAULT_PROVIDERS = (CUDA, CPU)
 SPIN_KEY = "session.intra_op.allow_spinning"
 
 
@@ -20,6 +22,7 @@ def create_session(
     providers_preference: Sequence[str] = DEFAULT_PROVIDERS,
     intra_op_threads: int | None = None,
     spin_wait: bool = False,
+    cudnn_conv_algo_search: str = "HEURISTIC",
     label: str | None = None,  # what the log line calls the model; default: the file's name
 ) -> ort.InferenceSession:
     available = set(ort.get_available_providers())
@@ -35,7 +38,8 @@ def create_session(
     # faces+plates run on two cores took 1.7x the wall time and CPU time with it on (issue #4).
     options.add_session_config_entry(SPIN_KEY, "1" if spin_wait else "0")
     model = model_path if isinstance(model_path, bytes) else str(model_path)
-    session = ort.InferenceSession(model, sess_options=options, providers=providers)
+    session = ort.InferenceSession(model, sess_options=options,
+                                   providers=_with_options(providers, cudnn_conv_algo_search))
     active = session.get_providers()
     # ONNX Runtime drops a provider that fails to initialise (e.g. CUDA libraries missing) without raising,
     # so the only trustworthy answer is what the session reports after construction.
@@ -50,3 +54,11 @@ def create_session(
 def active_provider(session: ort.InferenceSession) -> str:
     """The provider that runs most of the graph: ONNX Runtime lists active providers by priority."""
     return session.get_providers()[0]
+
+
+def _with_options(providers: list[str], cudnn_conv_algo_search: str) -> list[str | tuple[str, dict[str, str]]]:
+    # ONNX Runtime's CUDA default (EXHAUSTIVE) times every cuDNN algorithm of every convolution for each new
+    # input shape (300-1300 ms a shape, as others measured). On an H200 the 38-frame 720p clip with faces and
+    # plates took 37.8 s with HEURISTIC and had not finished after 50 s with EXHAUSTIVE; faces alone, one
+    # shape throughout, took 1.1 s.
+    return [(p, {"cudnn_conv_algo_search": cudnn_conv_algo_search}) if p == CUDA else p for p in providers]

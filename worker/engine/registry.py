@@ -21,7 +21,7 @@ from shared.settings import Settings
 from worker.engine.errors import MODEL_INTEGRITY, MODEL_LICENCE, ModelMissing, ModelUnusable
 from worker.engine.model_adapt import ADAPTERS
 from worker.engine.model_files import MODELS_DIR, file_sha256
-from worker.engine.onnx_session import DEFAULT_PROVIDERS, active_provider, create_session
+from worker.engine.onnx_session import CPU, DEFAULT_PROVIDERS, active_provider, create_session
 
 MANIFEST_PATH = MODELS_DIR / "manifest.toml"
 TASKS = ("face", "plate")
@@ -147,6 +147,8 @@ class ModelRegistry:
         providers: Sequence[str] = DEFAULT_PROVIDERS,
         intra_op_threads: int | None = None,
         spin_wait: bool = False,
+        cudnn_conv_algo_search: str = "HEURISTIC",
+        cpu_models: Iterable[str] = (),
     ) -> None:
         self.entries = dict(entries)
         self.models_dir = models_dir
@@ -155,13 +157,22 @@ class ModelRegistry:
         self._providers = tuple(providers)
         self._threads = intra_op_threads
         self._spin_wait = spin_wait
+        self._cudnn_conv_algo_search = cudnn_conv_algo_search
+        self._cpu_models = frozenset(cpu_models)
         self._sessions: dict[str, ort.InferenceSession] = {}
 
     @classmethod
     def from_settings(cls, settings: Settings, entries: Mapping[str, ModelEntry] | None = None) -> ModelRegistry:
-        return cls(default_manifest() if entries is None else entries, models_dir=settings.resolved_models_dir,
+        if entries is None:
+            entries = default_manifest()
+            # A misspelt name would leave that model on the GPU without a word: refuse it at start-up.
+            unknown = sorted(set(settings.ort_cpu_models) - set(entries))
+            if unknown:
+                raise ValueError(f"VEIL_ORT_CPU_MODELS names models the manifest lacks: {unknown}")
+        return cls(entries, models_dir=settings.resolved_models_dir,
                    allowed_licences=settings.allowed_model_licences, providers=settings.ort_providers,
-                   intra_op_threads=settings.ort_threads, spin_wait=settings.ort_spin_wait)
+                   intra_op_threads=settings.ort_threads, spin_wait=settings.ort_spin_wait,
+                   cudnn_conv_algo_search=settings.ort_cudnn_conv_algo_search, cpu_models=settings.ort_cpu_models)
 
     def entry(self, name: str) -> ModelEntry:
         try:
@@ -210,8 +221,10 @@ class ModelRegistry:
             data = self._verified_bytes(name)
             if name in ADAPTERS:
                 data = ADAPTERS[name](data)
-            session = create_session(data, providers_preference=self._providers, intra_op_threads=self._threads,
-                                     spin_wait=self._spin_wait, label=name)
+            providers = (CPU,) if name in self._cpu_models else self._providers
+            session = create_session(data, providers_preference=providers, intra_op_threads=self._threads,
+                                     spin_wait=self._spin_wait,
+                                     cudnn_conv_algo_search=self._cudnn_conv_algo_search, label=name)
             self._sessions[name] = session
         return session
 
