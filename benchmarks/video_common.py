@@ -174,9 +174,11 @@ def io_limit(src: Path, dst: Path) -> tuple[int, float]:
 
 def run_veil_subprocess(src: Path, dst: Path, *, mask: str = "blur", hold: int = 8, lead: int = 4,
                         rss_every: float = 0.0, targets: str = "face", preset: str | None = None,
-                        face_cadence: int | None = None, plate_cadence: int | None = None) -> dict:
+                        face_cadence: int | None = None, plate_cadence: int | None = None,
+                        timeout: float | None = None) -> dict:
     """Veil in a fresh interpreter, timed from outside like deface (includes imports and model load).
-    preset and cadences left None take the service's video defaults (Settings)."""
+    preset and cadences left None take the service's video defaults (Settings). Past `timeout` seconds the
+    child is killed and subprocess.TimeoutExpired raised."""
     import subprocess
 
     cmd = [sys.executable, "-m", "benchmarks.video_common", "veil", str(src), str(dst), "--mask", mask,
@@ -185,7 +187,7 @@ def run_veil_subprocess(src: Path, dst: Path, *, mask: str = "blur", hold: int =
         if value is not None:
             cmd += [flag, str(value)]
     start = time.perf_counter()
-    done = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)
+    done = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=timeout)
     wall = time.perf_counter() - start
     if done.returncode != 0:
         raise SystemExit(f"veil failed on {src}:\n{done.stderr[-3000:]}")
