@@ -14,6 +14,7 @@ CUDA = "CUDAExecutionProvider"
 CPU = "CPUExecutionProvider"
 DEFAULT_PROVIDERS = (CUDA, CPU)
 SPIN_KEY = "session.intra_op.allow_spinning"
+DEFAULT_CUDNN_SEARCH = "HEURISTIC"  # VEIL_ORT_CUDNN_CONV_ALGO_SEARCH's default; see _with_options
 
 
 def create_session(
@@ -22,7 +23,7 @@ def create_session(
     providers_preference: Sequence[str] = DEFAULT_PROVIDERS,
     intra_op_threads: int | None = None,
     spin_wait: bool = False,
-    cudnn_conv_algo_search: str = "HEURISTIC",
+    cudnn_conv_algo_search: str = DEFAULT_CUDNN_SEARCH,
     label: str | None = None,  # what the log line calls the model; default: the file's name
 ) -> ort.InferenceSession:
     available = set(ort.get_available_providers())

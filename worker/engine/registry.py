@@ -21,7 +21,13 @@ from shared.settings import Settings
 from worker.engine.errors import MODEL_INTEGRITY, MODEL_LICENCE, ModelMissing, ModelUnusable
 from worker.engine.model_adapt import ADAPTERS
 from worker.engine.model_files import MODELS_DIR, file_sha256
-from worker.engine.onnx_session import CPU, DEFAULT_PROVIDERS, active_provider, create_session
+from worker.engine.onnx_session import (
+    CPU,
+    DEFAULT_CUDNN_SEARCH,
+    DEFAULT_PROVIDERS,
+    active_provider,
+    create_session,
+)
 
 MANIFEST_PATH = MODELS_DIR / "manifest.toml"
 TASKS = ("face", "plate")
@@ -147,7 +153,7 @@ class ModelRegistry:
         providers: Sequence[str] = DEFAULT_PROVIDERS,
         intra_op_threads: int | None = None,
         spin_wait: bool = False,
-        cudnn_conv_algo_search: str = "HEURISTIC",
+        cudnn_conv_algo_search: str = DEFAULT_CUDNN_SEARCH,
         cpu_models: Iterable[str] = (),
     ) -> None:
         self.entries = dict(entries)
