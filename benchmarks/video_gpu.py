@@ -7,6 +7,8 @@ First every model the video preset loads is opened through the registry and its 
 ONNX Runtime falls back to the CPU silently when CUDA fails to initialise, so fps alone would not say what
 ran. Then each detection network runs on random input at the sizes the video preset gives it, in batches of
 --batches frames: milliseconds per frame at each batch size say whether the provider gains from batching.
+The plate models run, and are timed, on the CPU under VEIL_ORT_CPU_MODELS's default; VEIL_ORT_CPU_MODELS='[]'
+puts them on CUDA.
 Then, for each dashcam clip (default ../shared/data/videos), looped to >= --seconds and scaled to 1920x1080
 as in video_vs_deface: PyAV decode+encode alone (the I/O limit), Veil's video defaults with faces only, with
 faces detected on every frame, and with faces and plates, each in a fresh interpreter timed from outside
@@ -32,43 +34,38 @@ from benchmarks.video_common import DASHCAM, VIDEOS, derived_clip, io_limit, req
 BATCH_INPUTS = (("yunet_n", 1088, 1920), ("plate_detector_v1", 736, 1280))
 
 
-def _video_engine() -> tuple[Any, Any]:
+def video_registry() -> tuple[Any, Any]:
+    """The service's settings and one model registry for the whole benchmark, so each model's session is
+    built once (the detectors and the timings below share it)."""
     from shared.settings import Settings
-    from worker.context import build_engines
-
-    settings = Settings()
-    return settings, build_engines(settings).get(settings.video_detection_preset)
-
-
-def providers() -> dict[str, str]:
-    import onnxruntime as ort
-
     from worker.engine.registry import ModelRegistry
 
-    settings, engine = _video_engine()
-    registry = ModelRegistry.from_settings(settings)
+    settings = Settings()
+    return settings, ModelRegistry.from_settings(settings)
+
+
+def providers(settings: Any, registry: Any) -> dict[str, str]:
+    import onnxruntime as ort
+
+    from worker.engine.detection_engine import DetectionEngines
+    from worker.engine.onnx_session import active_provider
+
+    engine = DetectionEngines.from_loader(registry.load_session, registry.record).get(
+        settings.video_detection_preset)
     found = {"available": ",".join(ort.get_available_providers()), "onnxruntime": ort.__version__,
              "preset": settings.video_detection_preset}
     for task in ("face", "plate"):
         for name in engine.detector(task).model_names:
-            found[name] = active_provider_of(registry.load_session(name))
+            found[name] = active_provider(registry.load_session(name))
     return found
 
 
-def active_provider_of(session: Any) -> str:
-    from worker.engine.onnx_session import active_provider
-
-    return active_provider(session)
-
-
-def batch_gain(batches: list[int], repeat: int = 20) -> list[tuple[str, str, int, float]]:
+def batch_gain(registry: Any, batches: list[int], repeat: int = 20) -> list[tuple[str, str, int, float]]:
     """(model, provider, batch, ms per frame): the median of `repeat` runs after three warm-up runs."""
     import numpy as np
 
-    from shared.settings import Settings
-    from worker.engine.registry import ModelRegistry
+    from worker.engine.onnx_session import active_provider
 
-    registry = ModelRegistry.from_settings(Settings())
     rows = []
     rng = np.random.default_rng(0)
     for name, height, width in BATCH_INPUTS:
@@ -83,7 +80,7 @@ def batch_gain(batches: list[int], repeat: int = 20) -> list[tuple[str, str, int
                 start = time.perf_counter()
                 session.run(None, feed)
                 times.append(time.perf_counter() - start)
-            rows.append((name, active_provider_of(session), batch, float(np.median(times)) * 1000 / batch))
+            rows.append((name, active_provider(session), batch, float(np.median(times)) * 1000 / batch))
     return rows
 
 
@@ -94,9 +91,10 @@ def main() -> None:
     parser.add_argument("--batches", default="1,2,4,8", help="batch sizes for the per-model timing ('': skip)")
     parser.add_argument("--run-timeout", type=float, default=300.0, help="seconds before a Veil run counts as stalled")
     args = parser.parse_args()
-    print(json.dumps(providers()), flush=True)
+    settings, registry = video_registry()
+    print(json.dumps(providers(settings, registry)), flush=True)
     batches = [int(b) for b in args.batches.split(",") if b]
-    gains = batch_gain(batches) if batches else []
+    gains = batch_gain(registry, batches) if batches else []
     for name, provider, batch, ms in gains:
         print(json.dumps({"model": name, "provider": provider, "batch": batch, "ms_per_frame": round(ms, 3)}),
               flush=True)
