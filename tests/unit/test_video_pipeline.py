@@ -239,6 +239,20 @@ def test_the_encoder_runs_the_preset_with_the_params_over_it(
     assert written["sliced_threads"] == "0"  # frame threads, not PyAV's default slice threads
 
 
+def test_the_service_encoder_writes_no_b_frames(anonymizer: VideoAnonymizer, tmp_path: Path) -> None:
+    from shared.settings import Settings
+    from worker.engine.video.output import encoder_fields
+
+    src = make_clip(tmp_path / "in.mp4", frames=12)
+    dst = tmp_path / "out.mp4"
+    anonymizer.run(src, dst, VideoOptions(AnonymizeOptions(), **encoder_fields(Settings())), limits=LIMITS)
+    assert x264_options(dst)["bframes"] == "0"
+    with av.open(str(dst)) as c:
+        packets = [p for p in c.demux(video=0) if p.size]
+    # Stored in display order: no packet decodes before it shows (veryfast alone reorders for B-frames).
+    assert len(packets) == 12 and all(p.dts == p.pts for p in packets)
+
+
 def plate_clip_frame(index: int, width: int, height: int) -> np.ndarray:
     """The rendered plate moving right 4 px a frame (RGB for make_clip)."""
     frame = np.roll(plate_frame(height, width), 4 * index, axis=1)
