@@ -62,7 +62,7 @@ class Settings(BaseSettings):
     video_preset: str = Field("veryfast", description="x264/x265 speed preset of the output.")
     # Diamond motion search instead of veryfast's hexagon: on the two dashcam clips and the street clip of the
     # shared data, x264 used 3-13 % less CPU for files within 1 % of the size and PSNR within 0.03 dB.
-    # No B-frames: on the dashcam footage they cost 25-40 % of x264's CPU and bought nothing (crf 20 without them:
+    # No B-frames: on the dashcam footage they cost 21-30 % of x264's CPU and bought nothing (crf 20 without them:
     # PSNR-Y +0.7 and +0.8 dB at 720p and 540p, 0.0 at 1080p, files -7 % to +10 %); only a synthetic pan over
     # still photos gained from them (0.4 dB at equal size). Frames also leave the encoder in display order.
     video_encoder_params: str = Field(
