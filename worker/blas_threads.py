@@ -10,14 +10,11 @@ runs). OpenBLAS reads the variable once, when it loads, so this must run before 
 from __future__ import annotations
 
 import os
-import sys
 
 BLAS_THREADS_VAR = "OPENBLAS_NUM_THREADS"
 
 
-def limit_blas_threads() -> bool:
-    """Set OPENBLAS_NUM_THREADS=1 unless it is already set; an operator's own value wins. Returns False when
-    numpy or cv2 is already loaded, since then the setting comes too late for this process (its children still
-    inherit it)."""
+def limit_blas_threads() -> None:
+    """Set OPENBLAS_NUM_THREADS=1 unless it is already set; an operator's own value wins. Where numpy or cv2 is
+    already loaded it comes too late for this process, but its child processes still inherit it."""
     os.environ.setdefault(BLAS_THREADS_VAR, "1")
-    return not any(name in sys.modules for name in ("numpy", "cv2"))
