@@ -1,8 +1,8 @@
 """x264 settings for the output: CPU, file size and fidelity to the decoded input, in one run.
 
 Each clip is decoded once to YUV frames held in memory, then encoded with each configuration as the engine
-encodes (add_h264_stream: frame threads, frames handed over without the decoder's frame types, so x264 picks its
-own). For each: encoder CPU per frame (median of --repeat runs, user + system time of this process),
+encodes (video_common.engine_encoder: frame threads; frames handed over without the decoder's frame types, so
+x264 picks its own). For each: encoder CPU per frame (median of --repeat runs, user + system time of this process),
 file size, PSNR-Y over all frames and SSIM-Y (Gaussian 11x11, sigma 1.5) over every third frame, against the
 decoded input; ratios against the first configuration.
 
@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import os
 import resource
+import shlex
 import statistics
 import sys
 import tempfile
@@ -30,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.video_common import DASHCAM, VIDEOS, derived_clip, require
+from benchmarks.video_common import DASHCAM, VIDEOS, derived_clip, engine_encoder, require
 
 DEFAULT_CONFIGS = ("20|veryfast|me=dia", "20|veryfast|me=dia:bframes=0", "21|veryfast|me=dia:bframes=0",
                    "21|veryfast|me=dia")
@@ -62,12 +63,10 @@ def encode(frames: list[Any], dst: Path, config: str) -> float:
     """Encode the frames with crf|preset|params; returns this process's CPU seconds spent."""
     import av
 
-    from worker.engine.video.output import add_h264_stream
-
     crf, preset, params = config.split("|")
     with av.open(str(dst), "w") as out:
-        stream = add_h264_stream(out, Fraction(25), crf=int(crf), preset=preset, encoder_params=params)
-        stream.width, stream.height, stream.pix_fmt = frames[0].width, frames[0].height, "yuv420p"
+        stream = engine_encoder(out, frames[0].width, frames[0].height, Fraction(25),
+                                {"crf": int(crf), "preset": preset, "encoder_params": params})
         start = cpu_s()
         for i, f in enumerate(frames):
             f.pts = i
@@ -130,8 +129,7 @@ def main() -> None:
                 print(f"  {config:32s} cpu {r['cpu_ms']:5.1f} ms/frame ({r['cpu_ms'] / base['cpu_ms']:.2f}x)  "
                       f"size {r['size'] / 1e6:5.2f} MB ({r['size'] / base['size']:.2f}x)  "
                       f"PSNR-Y {r['psnr']:.2f} dB ({r['psnr'] - base['psnr']:+.2f})  SSIM-Y {r['ssim']:.4f}")
-    print("command: .venv/bin/python -m benchmarks.encoder_settings " + " ".join(
-        f"'{c}'" if " " in c else c for c in sys.argv[1:]))
+    print("command: .venv/bin/python -m benchmarks.encoder_settings " + shlex.join(sys.argv[1:]))
 
 
 if __name__ == "__main__":

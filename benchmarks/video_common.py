@@ -65,12 +65,14 @@ def open_encoder(out: Any, width: int, height: int, rate: Fraction, crf: int, pr
     return stream
 
 
-def engine_encoder(out: Any, width: int, height: int, rate: Fraction) -> Any:
-    """An encoder set up as Veil's (the service's crf, preset and x264 params, frame threads): the I/O baseline."""
+def engine_encoder(out: Any, width: int, height: int, rate: Fraction, fields: dict[str, Any] | None = None) -> Any:
+    """An encoder set up as Veil's (frame threads; the service's crf, preset and x264 params unless `fields`
+    gives encoder_fields' keywords): the I/O baseline, and the configurations benchmarks.encoder_settings
+    compares."""
     from shared.settings import Settings
     from worker.engine.video.output import add_h264_stream, encoder_fields
 
-    stream = add_h264_stream(out, rate, **encoder_fields(Settings()))
+    stream = add_h264_stream(out, rate, **(fields if fields is not None else encoder_fields(Settings())))
     stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
     return stream
 
