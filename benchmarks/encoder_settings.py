@@ -12,8 +12,8 @@ over 6 labelled stills (benchmarks.video_temporal's renderer), which has smooth 
     .venv/bin/python -m benchmarks.encoder_settings [--configs '20|veryfast|me=dia' '20|veryfast|me=dia:bframes=0']
         [--repeat 3]
 
-A configuration is crf|preset|x264-params. The default list compares the service's settings with and without
-B-frames, and at crf 21.
+A configuration is crf|preset|x264-params. The default list: the service's earlier settings (no B-frames, veryfast's
+partitions), its settings now (without 8x8 sub-partitions of P-macroblocks), and the earlier ones with B-frames.
 """
 
 from __future__ import annotations
@@ -33,8 +33,8 @@ import numpy as np
 
 from benchmarks.video_common import DASHCAM, VIDEOS, derived_clip, engine_encoder, require
 
-DEFAULT_CONFIGS = ("20|veryfast|me=dia", "20|veryfast|me=dia:bframes=0", "21|veryfast|me=dia:bframes=0",
-                   "21|veryfast|me=dia")
+DEFAULT_CONFIGS = ("20|veryfast|me=dia:bframes=0", "20|veryfast|me=dia:bframes=0:partitions=i8x8,i4x4",
+                   "20|veryfast|me=dia")
 
 
 def cpu_s() -> float:

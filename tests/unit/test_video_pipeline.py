@@ -239,14 +239,20 @@ def test_the_encoder_runs_the_preset_with_the_params_over_it(
     assert written["sliced_threads"] == "0"  # frame threads, not PyAV's default slice threads
 
 
-def test_the_service_encoder_writes_no_b_frames(anonymizer: VideoAnonymizer, tmp_path: Path) -> None:
+def test_the_service_encoder_writes_no_b_frames_nor_p8x8_partitions(anonymizer: VideoAnonymizer,
+                                                                    tmp_path: Path) -> None:
     from shared.settings import Settings
     from worker.engine.video.output import encoder_fields
 
     src = make_clip(tmp_path / "in.mp4", frames=12)
     dst = tmp_path / "out.mp4"
     anonymizer.run(src, dst, VideoOptions(AnonymizeOptions(), **encoder_fields(Settings())), limits=LIMITS)
-    assert x264_options(dst)["bframes"] == "0"
+    written = x264_options(dst)
+    assert written["bframes"] == "0"
+    # "analyse=I:P" holds x264's partition flags for I- and P-frames; 0x10 is 8x8 sub-partitions of P
+    # macroblocks (veryfast alone writes 0x3:0x113). Intra 4x4 and 8x8 stay on in both.
+    intra, inter = (int(flags, 16) for flags in written["analyse"].split(":"))
+    assert intra == 0x3 and inter & 0x3 == 0x3 and not inter & 0x10
     with av.open(str(dst)) as c:
         packets = [p for p in c.demux(video=0) if p.size]
     # Stored in display order: no packet decodes before it shows (veryfast alone reorders for B-frames).
