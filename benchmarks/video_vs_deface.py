@@ -6,7 +6,8 @@ deface (its defaults, `--keep-audio`, its own virtual environment in ~/.cache/ve
 first use), Veil's video defaults (VEIL_VIDEO_DETECTION_PRESET, VEIL_VIDEO_FACE_THRESHOLD, the cadences, blur,
 tracking) in a fresh interpreter with faces only (deface's job) and with faces and plates, and decode+encode
 alone with PyAV (libx264 with Veil's encoder settings, no detection). fps = decoded input frames / wall seconds
-of the whole command. `--every-frame` adds Veil with cadence 1 (detection on every frame, the honest baseline).
+of the whole command (Veil's packages byte-compiled first, as an installed Veil has them, like deface from pip;
+video_common.compile_veil). `--every-frame` adds Veil with cadence 1 (detection on every frame, the honest baseline).
 `--repeat N` runs every command N times, interleaved round by round, and reports the median of each: the ratio
 of single runs moved by +-20 % on the shared 2-core machine, deface's own fps as much as Veil's.
 
@@ -156,7 +157,8 @@ def main() -> None:
             print(f"{label:<30}{size:>10}{frames:>7}  {name:<26}{d_fps:>7.1f}{v_fps:>7.1f}{v_run:>7.1f}"
                   f"{io_fps:>7.1f}{looked:>21}{ratio:>11.2f}x{v_fps / io_fps:>8.2f}  "
                   f"{'ok' if hit else 'MISS'} (>= {target:g}x)")
-    print("fps columns: frames / wall s of the whole command (deface, veil: fresh process incl. model load);"
+    print("fps columns: frames / wall s of the whole command (deface, veil: fresh process incl. imports and model"
+          " load, each from its installed bytecode);"
           " veil* = engine.run() only; I/O = PyAV decode+encode, no detection; detected = share of frames the"
           " face (/plate) detector saw whole + share it saw only around tracks that asked for the frame")
     for name, hit in ok.items():
