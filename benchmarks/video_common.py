@@ -13,6 +13,7 @@ runs Veil on one file in this process and prints one JSON line (what the benchma
 from __future__ import annotations
 
 import argparse
+import functools
 import hashlib
 import json
 import os
@@ -179,20 +180,16 @@ def io_limit(src: Path, dst: Path) -> tuple[int, float]:
 # PYTHONDONTWRITEBYTECODE (set on the build machines) otherwise compiles every module again in every process:
 # 30-35 ms of a 1.3 s command on the 38-frame 720p clip.
 PACKAGES = ("api", "worker", "shared", "cli", "benchmarks")
-_compiled = False
 
 
+@functools.cache
 def compile_veil() -> None:
     """Write the bytecode of Veil's packages that is missing or stale (once per process)."""
-    global _compiled
-    if _compiled:
-        return
     import compileall
 
     for package in PACKAGES:
         if not compileall.compile_dir(str(REPO / package), quiet=1):
             raise SystemExit(f"byte-compiling {package} failed")
-    _compiled = True
 
 
 def run_veil_subprocess(src: Path, dst: Path, *, mask: str = "blur", hold: int = 8, lead: int = 4,
